@@ -1,0 +1,66 @@
+"""`dockovn driver`: run the plugin in the foreground until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+
+import click
+
+from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST, DockerEngine
+from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch
+from dockovn.network.names import NameSync
+from dockovn.network.overlay import DEFAULT_MTU, OverlayDriver
+from dockovn.ovn.nb import Northbound
+from dockovn.plugin.server import PLUGIN_DIR, PluginApp, serve, socket_path
+
+LOG = logging.getLogger("dockovn.driver")
+
+
+def run_driver(nb_remote: str, ovs_db: str, bridge: str, plugin_dir: str, mtu: int,
+               docker_host: str, request_timeout: float) -> None:
+    nb = Northbound(nb_remote, timeout=request_timeout)
+    ovs = LocalSwitch(ovs_db, bridge, timeout=request_timeout)
+    host_id = ovs.system_id() or socket.gethostname()
+    userspace = ovs.datapath_type() == "netdev"
+    driver = OverlayDriver(nb, ovs, host_id, default_mtu=mtu, userspace_datapath=userspace)
+    names = NameSync(nb, lambda: DockerEngine(docker_host))
+    names.start()
+    plugin = PluginApp(driver, request_timeout=request_timeout)
+    LOG.info("dockovn driver: host %s, NB %s, OVS %s (%s datapath), MTU %d",
+             host_id, nb_remote, ovs_db, "userspace" if userspace else "kernel", mtu)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(plugin, socket_path("dockovn", plugin_dir), stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        names.stop()
+        nb.close()
+        ovs.close()
+
+
+@click.command("driver")
+@click.option("--nb", "nb_remote", default="tcp:127.0.0.1:6641", show_default=True,
+              envvar="DOCKOVN_NB", help="OVN Northbound connection (comma-separated for a cluster).")
+@click.option("--ovs-db", default=DEFAULT_OVS_DB, show_default=True, envvar="DOCKOVN_OVS_DB",
+              help="Local Open vSwitch database.")
+@click.option("--bridge", default="br-int", show_default=True, help="Integration bridge.")
+@click.option("--plugin-dir", default=PLUGIN_DIR, show_default=True,
+              help="Where dockerd looks for plugin sockets.")
+@click.option("--mtu", default=DEFAULT_MTU, show_default=True, type=click.IntRange(1280, 65535),
+              help="Default container MTU (underlay MTU minus Geneve's 58 bytes).")
+@click.option("--docker-host", default=DEFAULT_DOCKER_HOST, show_default=True,
+              envvar="DOCKER_HOST", help="Docker API, used off the request path for names.")
+@click.option("--request-timeout", default=10.0, show_default=True,
+              help="Seconds before a plugin request is answered with an error.")
+def driver_command(**kwargs) -> None:
+    """Run the Docker network plugin in the foreground."""
+    run_driver(**kwargs)

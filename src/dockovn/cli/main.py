@@ -1,0 +1,26 @@
+"""The `dockovn` command."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from dockovn import __version__
+from dockovn.cli.driver import driver_command
+
+
+@click.group()
+@click.version_option(__version__)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def cli(verbose: bool) -> None:
+    """Multi-host container networking for Docker on Open vSwitch / OVN."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+cli.add_command(driver_command)
+
+
+def main() -> None:
+    cli()

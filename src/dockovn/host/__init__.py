@@ -1,0 +1,1 @@
+"""Host access: local Open vSwitch, netlink and the daemons on this machine."""

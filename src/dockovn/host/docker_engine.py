@@ -1,0 +1,69 @@
+"""The local Docker engine's API (docker SDK), for work off the request path.
+
+Never call this from a plugin request handler: dockerd may be waiting on the
+plugin, and both would hang (Calico libnetwork-plugin#49).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterator
+
+import docker
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    id: str
+    name: str
+    driver: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    container_id: str
+    container_name: str
+    network_id: str
+    endpoint_id: str
+
+
+class DockerEngine:
+    def __init__(self, base_url: str = DEFAULT_DOCKER_HOST, timeout: float = 10.0):
+        self.client = docker.DockerClient(base_url=base_url, timeout=timeout)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def networks(self, driver: str) -> list[NetworkInfo]:
+        out = []
+        for raw in self.client.api.networks(filters={"driver": driver}):
+            out.append(NetworkInfo(raw["Id"], raw["Name"], raw["Driver"]))
+        return out
+
+    def attachments(self, container_id: str | None = None) -> list[Attachment]:
+        """Every container's endpoints (or one container's), with the container name."""
+        if container_id is not None:
+            try:
+                raws = [self.client.api.inspect_container(container_id)]
+            except docker.errors.NotFound:
+                return []
+        else:
+            raws = [self.client.api.inspect_container(c["Id"])
+                    for c in self.client.api.containers(all=True)]
+        out = []
+        for raw in raws:
+            name = raw.get("Name", "").lstrip("/")
+            nets = (raw.get("NetworkSettings") or {}).get("Networks") or {}
+            for net in nets.values():
+                if net.get("EndpointID") and net.get("NetworkID"):
+                    out.append(Attachment(raw["Id"], name, net["NetworkID"], net["EndpointID"]))
+        return out
+
+    def network_events(self) -> Iterator[dict]:
+        """Docker's network events as they happen (blocks; ends if dockerd goes away)."""
+        return self.client.events(decode=True, filters={"type": "network"})

@@ -1,0 +1,102 @@
+"""The local Open vSwitch database: plugging container veths into the integration bridge.
+
+One persistent ovsdbapp connection; each plug or unplug is one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ovsdbapp.backend.ovs_idl import connection, idlutils
+from ovsdbapp.schema.open_vswitch import impl_idl
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_OVS_DB = "unix:/var/run/openvswitch/db.sock"
+
+
+class OvsError(RuntimeError):
+    """A local OVS transaction failed or the DB could not be reached."""
+
+
+@dataclass(frozen=True)
+class BridgePort:
+    name: str
+    external_ids: dict[str, str]  # the Interface's external_ids (iface-id, ...)
+    ofport: int | None
+
+
+class LocalSwitch:
+    """The integration bridge (br-int) of this host's Open vSwitch."""
+
+    def __init__(self, remote: str = DEFAULT_OVS_DB, bridge: str = "br-int", timeout: float = 10.0):
+        self.remote = remote
+        self.bridge = bridge
+        try:
+            helper = idlutils.get_schema_helper(remote, "Open_vSwitch")
+            for table in ("Open_vSwitch", "Bridge", "Port", "Interface"):
+                helper.register_table(table)
+            self._conn = connection.Connection(connection.OvsdbIdl(remote, helper), timeout=timeout)
+            self.api = impl_idl.OvsdbIdl(self._conn)
+        except Exception as exc:
+            raise OvsError(f"cannot connect to Open vSwitch at {remote}: {exc}") from exc
+
+    def close(self) -> None:
+        try:
+            self._conn.stop(timeout=2)
+        except Exception:
+            pass
+
+    def _commit(self, what: str, *commands) -> None:
+        try:
+            with self.api.transaction(check_error=True) as txn:
+                for command in commands:
+                    txn.add(command)
+        except Exception as exc:
+            raise OvsError(f"{what}: {exc}") from exc
+
+    def has_bridge(self) -> bool:
+        return idlutils.row_by_value(self.api.idl, "Bridge", "name", self.bridge, None) is not None
+
+    def plug(self, port_name: str, external_ids: dict[str, str]) -> None:
+        """Add ``port_name`` (an existing netdev) to the bridge with these Interface external_ids."""
+        if not self.has_bridge():
+            raise OvsError(
+                f"bridge {self.bridge} does not exist: is ovn-controller running "
+                "(dockovn host setup)?")
+        self._commit(
+            f"adding port {port_name} to {self.bridge}",
+            self.api.add_port(self.bridge, port_name, may_exist=True, external_ids=external_ids),
+        )
+
+    def unplug(self, port_name: str) -> None:
+        """Remove a port from whichever bridge holds it; a port already gone is fine."""
+        self._commit(f"removing port {port_name}", self.api.del_port(port_name, if_exists=True))
+
+    def ports(self) -> list[BridgePort]:
+        """The bridge's ports with their (first) Interface's external_ids."""
+        br = idlutils.row_by_value(self.api.idl, "Bridge", "name", self.bridge, None)
+        if br is None:
+            return []
+        out = []
+        for port in br.ports:
+            iface = port.interfaces[0] if port.interfaces else None
+            ofport = None
+            if iface is not None and iface.ofport:
+                ofport = iface.ofport[0]
+            out.append(BridgePort(port.name, dict(iface.external_ids) if iface else {}, ofport))
+        return out
+
+    def port(self, port_name: str) -> BridgePort | None:
+        return next((p for p in self.ports() if p.name == port_name), None)
+
+    def system_id(self) -> str | None:
+        """This chassis' OVN identity (external_ids:system-id), if set."""
+        rows = list(self.api.tables["Open_vSwitch"].rows.values())
+        return rows[0].external_ids.get("system-id") if rows else None
+
+    def datapath_type(self) -> str:
+        """The bridge's datapath type: "netdev" is the userspace datapath."""
+        br = idlutils.row_by_value(self.api.idl, "Bridge", "name", self.bridge, None)
+        return (br.datapath_type if br is not None else "") or "system"

@@ -1,0 +1,1 @@
+"""What a request means: the overlay backend, naming, inventory."""

@@ -1,0 +1,148 @@
+"""The typed requests and replies of libnetwork's remote NetworkDriver API.
+
+Field aliases are Docker's JSON names (moby libnetwork/drivers/remote/api);
+attribute names are Python's. Validation is strict: a wrong type is an error,
+never a silent coercion, and IDs must be non-empty. Docker sends Go nil slices
+and maps as JSON null, so optional containers accept None.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, strict=True, extra="ignore",
+                              frozen=True)
+
+
+class Reply(BaseModel):
+    """A reply: serialised with Docker's names, leaving out what is unset."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+
+# -- requests ---------------------------------------------------------------------
+
+
+class IPAMData(Message):
+    address_space: str = Field("", alias="AddressSpace")
+    pool: str = Field(alias="Pool")
+    gateway: str = Field("", alias="Gateway")
+    aux_addresses: dict[str, str] | None = Field(None, alias="AuxAddresses")
+
+
+class CreateNetworkRequest(Message):
+    network_id: str = Field(alias="NetworkID", min_length=1)
+    options: dict[str, Any] | None = Field(None, alias="Options")
+    ipv4_data: list[IPAMData] | None = Field(None, alias="IPv4Data")
+    ipv6_data: list[IPAMData] | None = Field(None, alias="IPv6Data")
+
+
+class NetworkRequest(Message):
+    """DeleteNetwork, FreeNetwork."""
+
+    network_id: str = Field(alias="NetworkID", min_length=1)
+
+
+class EndpointInterface(Message):
+    address: str = Field("", alias="Address")
+    address_ipv6: str = Field("", alias="AddressIPv6")
+    mac_address: str = Field("", alias="MacAddress")
+
+
+class CreateEndpointRequest(Message):
+    network_id: str = Field(alias="NetworkID", min_length=1)
+    endpoint_id: str = Field(alias="EndpointID", min_length=1)
+    interface: EndpointInterface | None = Field(None, alias="Interface")
+    options: dict[str, Any] | None = Field(None, alias="Options")
+
+
+class EndpointRequest(Message):
+    """DeleteEndpoint, EndpointOperInfo, Leave, Revoke/ProgramExternalConnectivity."""
+
+    network_id: str = Field(alias="NetworkID", min_length=1)
+    endpoint_id: str = Field(alias="EndpointID", min_length=1)
+    options: dict[str, Any] | None = Field(None, alias="Options")
+
+
+class JoinRequest(Message):
+    network_id: str = Field(alias="NetworkID", min_length=1)
+    endpoint_id: str = Field(alias="EndpointID", min_length=1)
+    sandbox_key: str = Field(alias="SandboxKey", min_length=1)
+    options: dict[str, Any] | None = Field(None, alias="Options")
+
+
+class DiscoveryRequest(Message):
+    discovery_type: int = Field(alias="DiscoveryType")
+    discovery_data: Any = Field(None, alias="DiscoveryData")
+
+
+# -- replies ----------------------------------------------------------------------------
+
+
+class Capabilities(Reply):
+    scope: str = Field(alias="Scope")
+    connectivity_scope: str = Field(alias="ConnectivityScope")
+
+
+class EndpointInterfaceReply(Reply):
+    address: str | None = Field(None, alias="Address")
+    address_ipv6: str | None = Field(None, alias="AddressIPv6")
+    mac_address: str | None = Field(None, alias="MacAddress")
+
+
+class CreateEndpointReply(Reply):
+    # Only what Docker did not give: it refuses a reply that restates a field.
+    interface: EndpointInterfaceReply | None = Field(None, alias="Interface")
+
+
+class EndpointOperInfoReply(Reply):
+    value: dict[str, Any] = Field(default_factory=dict, alias="Value")
+
+
+class InterfaceName(Reply):
+    src_name: str = Field(alias="SrcName")
+    dst_prefix: str = Field(alias="DstPrefix")
+
+
+class StaticRoute(Reply):
+    destination: str = Field(alias="Destination")
+    route_type: int = Field(alias="RouteType")  # 0: via next hop, 1: connected
+    next_hop: str | None = Field(None, alias="NextHop")
+
+
+class JoinReply(Reply):
+    interface_name: InterfaceName = Field(alias="InterfaceName")
+    gateway: str | None = Field(None, alias="Gateway")
+    gateway_ipv6: str | None = Field(None, alias="GatewayIPv6")
+    static_routes: list[StaticRoute] | None = Field(None, alias="StaticRoutes")
+    disable_gateway_service: bool | None = Field(None, alias="DisableGatewayService")
+
+
+class Empty(Reply):
+    pass
+
+
+# -- what the protocol layer needs of a backend ---------------------------------------------
+
+
+class DriverError(Exception):
+    """A request that was understood but cannot be done; the message goes to the user."""
+
+
+class NetworkDriver(Protocol):
+    def get_capabilities(self) -> Capabilities: ...
+    def create_network(self, req: CreateNetworkRequest) -> Empty: ...
+    def delete_network(self, req: NetworkRequest) -> Empty: ...
+    def create_endpoint(self, req: CreateEndpointRequest) -> CreateEndpointReply: ...
+    def endpoint_oper_info(self, req: EndpointRequest) -> EndpointOperInfoReply: ...
+    def delete_endpoint(self, req: EndpointRequest) -> Empty: ...
+    def join(self, req: JoinRequest) -> JoinReply: ...
+    def leave(self, req: EndpointRequest) -> Empty: ...

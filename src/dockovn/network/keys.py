@@ -1,0 +1,28 @@
+"""The external_ids keys dockovn writes into OVN NB and local OVS.
+
+Docker does not replay CreateNetwork/CreateEndpoint after a restart, so
+everything the driver must remember lives in these keys, never only in memory.
+Every key starts with ``dockovn:`` so our rows are easy to tell from others'.
+"""
+
+PREFIX = "dockovn:"
+
+# Logical_Switch
+NETWORK_ID = PREFIX + "network-id"      # Docker's NetworkID (also the switch's name)
+NETWORK_NAME = PREFIX + "name"          # learned from Docker events, after creation
+SUBNET = PREFIX + "subnet"              # IPv4 CIDR
+GATEWAY = PREFIX + "gateway"            # IPv4 address Docker's IPAM reserved
+SUBNET6 = PREFIX + "subnet6"
+GATEWAY6 = PREFIX + "gateway6"
+MTU = PREFIX + "mtu"
+CREATED_BY = PREFIX + "created-by"      # host (OVS system-id) whose dockerd created it
+
+# Logical_Switch_Port
+ENDPOINT_ID = PREFIX + "endpoint-id"
+HOST = PREFIX + "host"                  # host whose driver created the endpoint
+CONTAINER_ID = PREFIX + "container-id"
+CONTAINER_NAME = PREFIX + "container-name"
+
+# local OVS Interface (next to OVN's own iface-id / attached-mac / iface-status)
+OVS_ENDPOINT = "dockovn-endpoint"
+OVS_NETWORK = "dockovn-network"

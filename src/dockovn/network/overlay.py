@@ -1,0 +1,239 @@
+"""The overlay NetworkDriver: Docker networks as OVN logical switches.
+
+- CreateNetwork  -> one Logical_Switch named after Docker's NetworkID
+- CreateEndpoint -> one Logical_Switch_Port named after the EndpointID, with
+                    addresses and port security "MAC IP [IP6]"
+- Join           -> a veth pair; the outer end goes on br-int with
+                    external_ids:iface-id=<EndpointID> so ovn-controller binds it
+- Leave / Delete* undo those, and succeed when there is nothing left to undo.
+
+Each step that can fail after changing something undoes its own change before
+answering, so a failed request leaves no rows and no interfaces behind.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from dockovn.host import links
+from dockovn.host.ovs import LocalSwitch, OvsError
+from dockovn.network import keys, naming, spec
+from dockovn.network.api import (
+    Capabilities,
+    CreateEndpointReply,
+    CreateEndpointRequest,
+    CreateNetworkRequest,
+    DriverError,
+    Empty,
+    EndpointInterfaceReply,
+    EndpointOperInfoReply,
+    EndpointRequest,
+    InterfaceName,
+    JoinReply,
+    JoinRequest,
+    NetworkRequest,
+)
+from dockovn.ovn.nb import LogicalSwitch, Northbound, NorthboundError
+
+LOG = logging.getLogger(__name__)
+
+GENEVE_OVERHEAD = 58  # outer Ethernet 14 + IPv4 20 + UDP 8 + Geneve 8 + options 8
+DEFAULT_MTU = 1500 - GENEVE_OVERHEAD
+
+
+class OverlayDriver:
+    def __init__(self, nb: Northbound, ovs: LocalSwitch, host_id: str,
+                 default_mtu: int = DEFAULT_MTU, userspace_datapath: bool = True):
+        self.nb = nb
+        self.ovs = ovs
+        self.host_id = host_id
+        self.default_mtu = default_mtu
+        # The netdev datapath cannot finish offloaded checksums (see links.disable_tx_checksum).
+        self.userspace_datapath = userspace_datapath
+
+    # -- networks ------------------------------------------------------------------------
+
+    def get_capabilities(self) -> Capabilities:
+        # Local data scope: without swarm, Docker refuses global-scope drivers.
+        # OVN itself makes the network span hosts.
+        return Capabilities(scope="local", connectivity_scope="global")
+
+    def _network(self, network_id: str) -> LogicalSwitch:
+        switch = self.nb.switch(network_id)
+        if switch is None or keys.NETWORK_ID not in switch.external_ids:
+            raise DriverError(f"network {network_id[:12]} is not a dockovn network "
+                              "(no logical switch for it in OVN Northbound)")
+        return switch
+
+    def create_network(self, req: CreateNetworkRequest) -> Empty:
+        want = spec.network_spec(req, self.default_mtu)
+        ids = {
+            keys.NETWORK_ID: req.network_id,
+            keys.SUBNET: str(want.subnet),
+            keys.MTU: str(want.mtu),
+            keys.CREATED_BY: self.host_id,
+        }
+        if want.gateway is not None:
+            ids[keys.GATEWAY] = str(want.gateway)
+        if want.subnet6 is not None:
+            ids[keys.SUBNET6] = str(want.subnet6)
+        if want.gateway6 is not None:
+            ids[keys.GATEWAY6] = str(want.gateway6)
+        existing = self.nb.switch(req.network_id)
+        if existing is not None:
+            # A replay of the same request is fine; anything else is a conflict.
+            same = all(existing.external_ids.get(k) == v for k, v in ids.items()
+                       if k != keys.CREATED_BY)
+            if same:
+                return Empty()
+            raise DriverError(f"network {req.network_id[:12]} already exists with other settings")
+        self._nb("create network", self.nb.create_switch, req.network_id, ids)
+        LOG.info("network %s created: %s mtu %s", req.network_id[:12], want.subnet, want.mtu)
+        return Empty()
+
+    def delete_network(self, req: NetworkRequest) -> Empty:
+        self._nb("delete network", self.nb.delete_switch, req.network_id)
+        LOG.info("network %s deleted", req.network_id[:12])
+        return Empty()
+
+    # -- endpoints ------------------------------------------------------------------------
+
+    def create_endpoint(self, req: CreateEndpointRequest) -> CreateEndpointReply:
+        switch = self._network(req.network_id)
+        ids = switch.external_ids
+        want = spec.endpoint_spec(req, ids[keys.SUBNET], ids.get(keys.SUBNET6))
+        existing = self.nb.port(req.endpoint_id)
+        if existing is not None:
+            if existing.switch_name == switch.name and existing.addresses == (want.lsp_address,):
+                return self._endpoint_reply(want)  # a replay
+            raise DriverError(f"endpoint {req.endpoint_id[:12]} already exists "
+                              f"with address {' '.join(existing.addresses)}")
+        holder = self._address_holder(switch, want.ipv4.ip)
+        if holder is not None:
+            raise DriverError(f"address {want.ipv4.ip} is already used by endpoint {holder[:12]}")
+        port_ids = {
+            keys.NETWORK_ID: req.network_id,
+            keys.ENDPOINT_ID: req.endpoint_id,
+            keys.HOST: self.host_id,
+        }
+        self._nb("create endpoint", self.nb.add_port, switch.name, req.endpoint_id,
+                 [want.lsp_address], [want.lsp_address], port_ids)
+        LOG.info("endpoint %s created on %s: %s", req.endpoint_id[:12], req.network_id[:12],
+                 want.lsp_address)
+        return self._endpoint_reply(want)
+
+    @staticmethod
+    def _endpoint_reply(want: spec.EndpointSpec) -> CreateEndpointReply:
+        if not want.mac_chosen_by_driver:
+            return CreateEndpointReply()
+        return CreateEndpointReply(interface=EndpointInterfaceReply(mac_address=want.mac))
+
+    def _address_holder(self, switch: LogicalSwitch, ip) -> str | None:
+        for port in self.nb.ports(switch.name):
+            for entry in port.addresses:
+                if str(ip) in entry.split()[1:]:
+                    return port.name
+        return None
+
+    def endpoint_oper_info(self, req: EndpointRequest) -> EndpointOperInfoReply:
+        port = self.nb.port(req.endpoint_id)
+        if port is None:
+            raise DriverError(f"endpoint {req.endpoint_id[:12]} not found")
+        plugged = self._plugged_port(req.endpoint_id)
+        return EndpointOperInfoReply(value={
+            "logical_port": port.name,
+            "addresses": list(port.addresses),
+            "up": bool(port.up),
+            "veth": plugged or "",
+        })
+
+    def delete_endpoint(self, req: EndpointRequest) -> Empty:
+        # Leave normally unplugged already; unplug again in case it never came.
+        self._unplug(req.endpoint_id)
+        self._nb("delete endpoint", self.nb.delete_port, req.endpoint_id)
+        LOG.info("endpoint %s deleted", req.endpoint_id[:12])
+        return Empty()
+
+    # -- sandboxes ------------------------------------------------------------------------
+
+    def join(self, req: JoinRequest) -> JoinReply:
+        switch = self._network(req.network_id)
+        port = self.nb.port(req.endpoint_id)
+        if port is None or port.switch_name != switch.name:
+            raise DriverError(f"endpoint {req.endpoint_id[:12]} not found on network "
+                              f"{req.network_id[:12]}")
+        mac = port.addresses[0].split()[0]
+        mtu = int(switch.external_ids.get(keys.MTU, self.default_mtu))
+        self._unplug(req.endpoint_id)  # a retried Join starts clean
+        outer, inner = self._free_veth_names(req.endpoint_id)
+        try:
+            links.create_veth(outer, inner, mac, mtu)
+        except links.LinkError as exc:
+            raise DriverError(str(exc)) from exc
+        try:
+            if self.userspace_datapath:
+                links.disable_tx_checksum(inner)
+            self.ovs.plug(outer, {
+                "iface-id": req.endpoint_id,
+                "attached-mac": mac,
+                "iface-status": "active",
+                keys.OVS_ENDPOINT: req.endpoint_id,
+                keys.OVS_NETWORK: req.network_id,
+            })
+        except (links.LinkError, OvsError) as exc:
+            links.delete(outer)
+            raise DriverError(str(exc)) from exc
+        LOG.info("endpoint %s joined %s via %s", req.endpoint_id[:12], req.sandbox_key, outer)
+        return JoinReply(interface_name=InterfaceName(src_name=inner, dst_prefix="eth"))
+
+    def leave(self, req: EndpointRequest) -> Empty:
+        self._unplug(req.endpoint_id)
+        LOG.info("endpoint %s left", req.endpoint_id[:12])
+        return Empty()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _plugged_port(self, endpoint_id: str) -> str | None:
+        """The name of the OVS port carrying this endpoint, if plugged."""
+        for bport in self.ovs.ports():
+            if bport.external_ids.get(keys.OVS_ENDPOINT) == endpoint_id:
+                return bport.name
+        return None
+
+    def _free_veth_names(self, endpoint_id: str) -> tuple[str, str]:
+        attempt = 0
+        while True:
+            try:
+                outer, inner = naming.veth_names(endpoint_id, attempt)
+            except ValueError as exc:
+                raise DriverError(str(exc)) from exc
+            if not links.exists(outer) and not links.exists(inner):
+                return outer, inner
+            attempt += 1
+
+    def _unplug(self, endpoint_id: str) -> None:
+        """Remove this endpoint's OVS port and veth; nothing there is fine."""
+        names = set()
+        plugged = self._plugged_port(endpoint_id)
+        if plugged:
+            names.add(plugged)
+        # A veth left by a driver that died between creating and plugging it has
+        # the first-choice name and no OVS port; one that is another endpoint's
+        # OVS port (a name collision) must not be touched.
+        first_choice = naming.veth_names(endpoint_id)[0]
+        other = self.ovs.port(first_choice)
+        if other is None or other.external_ids.get(keys.OVS_ENDPOINT) == endpoint_id:
+            names.add(first_choice)
+        try:
+            for name in names:
+                self.ovs.unplug(name)
+                links.delete(name)
+        except (OvsError, links.LinkError) as exc:
+            raise DriverError(f"unplugging endpoint {endpoint_id[:12]}: {exc}") from exc
+
+    @staticmethod
+    def _nb(what: str, fn, *args):
+        try:
+            return fn(*args)
+        except NorthboundError as exc:
+            raise DriverError(f"{what}: {exc}") from exc

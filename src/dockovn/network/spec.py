@@ -1,0 +1,129 @@
+"""Pure validation: what a CreateNetwork / CreateEndpoint request asks for.
+
+Everything here raises DriverError with a message fit for the user, before any
+state is touched, so a rejected request leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from dockovn.network import naming
+from dockovn.network.api import CreateEndpointRequest, CreateNetworkRequest, DriverError, IPAMData
+
+GENERIC_OPTIONS = "com.docker.network.generic"  # where `docker network create -o k=v` lands
+MTU_OPTIONS = ("mtu", "com.docker.network.driver.mtu")
+KNOWN_OPTIONS = MTU_OPTIONS
+MIN_MTU = 1280  # IPv6's minimum; below it IPv6 on the network would break
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    subnet: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address | None
+    subnet6: ipaddress.IPv6Network | None
+    gateway6: ipaddress.IPv6Address | None
+    mtu: int
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    ipv4: ipaddress.IPv4Interface
+    ipv6: ipaddress.IPv6Interface | None
+    mac: str
+    mac_chosen_by_driver: bool
+
+    @property
+    def lsp_address(self) -> str:
+        """OVN's "MAC IP [IP6]" form, used for addresses and port_security."""
+        parts = [self.mac, str(self.ipv4.ip)]
+        if self.ipv6 is not None:
+            parts.append(str(self.ipv6.ip))
+        return " ".join(parts)
+
+
+def _one_pool(data: list[IPAMData] | None, version: int):
+    pools = data or []
+    if len(pools) > 1:
+        raise DriverError(f"dockovn supports one IPv{version} subnet per network, got {len(pools)}")
+    if not pools:
+        return None, None
+    pool = pools[0]
+    try:
+        subnet = ipaddress.ip_network(pool.pool, strict=True)
+    except ValueError as exc:
+        raise DriverError(f"invalid IPv{version} pool {pool.pool!r}: {exc}") from None
+    if subnet.version != version:
+        raise DriverError(f"IPv{version} pool {pool.pool} is not an IPv{version} subnet")
+    gateway = None
+    if pool.gateway:
+        try:
+            gateway = ipaddress.ip_interface(pool.gateway).ip
+        except ValueError as exc:
+            raise DriverError(f"invalid gateway {pool.gateway!r}: {exc}") from None
+        if gateway not in subnet:
+            raise DriverError(f"gateway {gateway} is outside subnet {subnet}")
+    return subnet, gateway
+
+
+def _generic_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    generic = (options or {}).get(GENERIC_OPTIONS) or {}
+    if not isinstance(generic, dict):
+        raise DriverError(f"{GENERIC_OPTIONS} must be an object, got {type(generic).__name__}")
+    unknown = sorted(set(generic) - set(KNOWN_OPTIONS))
+    if unknown:
+        raise DriverError(
+            f"unknown option(s) {', '.join(unknown)}; dockovn knows: {', '.join(KNOWN_OPTIONS)}")
+    return generic
+
+
+def _mtu(generic: dict[str, Any], default_mtu: int) -> int:
+    for key in MTU_OPTIONS:
+        if key in generic:
+            raw = generic[key]
+            try:
+                mtu = int(str(raw), 10)
+            except ValueError:
+                raise DriverError(f"option {key}={raw!r} is not a number") from None
+            if not MIN_MTU <= mtu <= 65535:
+                raise DriverError(f"option {key}={mtu} is out of range {MIN_MTU}-65535")
+            return mtu
+    return default_mtu
+
+
+def network_spec(req: CreateNetworkRequest, default_mtu: int) -> NetworkSpec:
+    subnet, gateway = _one_pool(req.ipv4_data, 4)
+    if subnet is None:
+        raise DriverError("an IPv4 subnet is required (docker network create --subnet ...)")
+    subnet6, gateway6 = _one_pool(req.ipv6_data, 6)
+    mtu = _mtu(_generic_options(req.options), default_mtu)
+    return NetworkSpec(subnet, gateway, subnet6, gateway6, mtu)
+
+
+def endpoint_spec(req: CreateEndpointRequest, subnet: str, subnet6: str | None) -> EndpointSpec:
+    iface = req.interface
+    if iface is None or not iface.address:
+        raise DriverError(f"endpoint {req.endpoint_id[:12]} has no IPv4 address from IPAM")
+    try:
+        ipv4 = ipaddress.IPv4Interface(iface.address)
+    except ValueError as exc:
+        raise DriverError(f"invalid IPv4 address {iface.address!r}: {exc}") from None
+    if ipv4.ip not in ipaddress.IPv4Network(subnet):
+        raise DriverError(f"address {ipv4.ip} is outside the network's subnet {subnet}")
+    ipv6 = None
+    if iface.address_ipv6:
+        try:
+            ipv6 = ipaddress.IPv6Interface(iface.address_ipv6)
+        except ValueError as exc:
+            raise DriverError(f"invalid IPv6 address {iface.address_ipv6!r}: {exc}") from None
+        if subnet6 and ipv6.ip not in ipaddress.IPv6Network(subnet6):
+            raise DriverError(f"address {ipv6.ip} is outside the network's subnet {subnet6}")
+    if iface.mac_address:
+        try:
+            mac = naming.normalize_mac(iface.mac_address)
+        except ValueError as exc:
+            raise DriverError(str(exc)) from None
+        return EndpointSpec(ipv4, ipv6, mac, mac_chosen_by_driver=False)
+    return EndpointSpec(ipv4, ipv6, naming.mac_for_ipv4(str(ipv4.ip)), mac_chosen_by_driver=True)

@@ -1,0 +1,1 @@
+"""OVN access: the Northbound DB through ovsdbapp. Knows nothing of Docker."""

@@ -1,0 +1,1 @@
+"""libnetwork remote-driver protocol glue: HTTP routes, JSON in and out."""
