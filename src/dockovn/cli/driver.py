@@ -9,6 +9,7 @@ import socket
 
 import click
 
+from dockovn.cli.common import host_remotes
 from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST, DockerEngine
 from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch
 from dockovn.network.names import NameSync
@@ -19,8 +20,9 @@ from dockovn.plugin.server import PLUGIN_DIR, PluginApp, serve, socket_path
 LOG = logging.getLogger("dockovn.driver")
 
 
-def run_driver(nb_remote: str, ovs_db: str, bridge: str, plugin_dir: str, mtu: int,
+def run_driver(nb_remote: str | None, ovs_db: str, bridge: str, plugin_dir: str, mtu: int,
                docker_host: str, request_timeout: float) -> None:
+    nb_remote = nb_remote or host_remotes(ovs_db)[0]
     nb = Northbound(nb_remote, timeout=request_timeout)
     ovs = LocalSwitch(ovs_db, bridge, timeout=request_timeout)
     host_id = ovs.system_id() or socket.gethostname()
@@ -48,8 +50,9 @@ def run_driver(nb_remote: str, ovs_db: str, bridge: str, plugin_dir: str, mtu: i
 
 
 @click.command("driver")
-@click.option("--nb", "nb_remote", default="tcp:127.0.0.1:6641", show_default=True,
-              envvar="DOCKOVN_NB", help="OVN Northbound connection (comma-separated for a cluster).")
+@click.option("--nb", "nb_remote", default=None, envvar="DOCKOVN_NB",
+              help="OVN Northbound connection, comma-separated for a cluster "
+                   "[default: as `dockovn host setup` recorded it, else tcp:127.0.0.1:6641].")
 @click.option("--ovs-db", default=DEFAULT_OVS_DB, show_default=True, envvar="DOCKOVN_OVS_DB",
               help="Local Open vSwitch database.")
 @click.option("--bridge", default="br-int", show_default=True, help="Integration bridge.")

@@ -7,7 +7,11 @@ import logging
 import click
 
 from dockovn import __version__
+from dockovn.cli.central import central_group
 from dockovn.cli.driver import driver_command
+from dockovn.cli.host import host_group
+from dockovn.cli.ls import ls
+from dockovn.cli.up import down, up
 
 
 @click.group()
@@ -19,7 +23,8 @@ def cli(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-cli.add_command(driver_command)
+for command in (central_group, host_group, driver_command, up, down, ls):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -100,3 +100,13 @@ class LocalSwitch:
         """The bridge's datapath type: "netdev" is the userspace datapath."""
         br = idlutils.row_by_value(self.api.idl, "Bridge", "name", self.bridge, None)
         return (br.datapath_type if br is not None else "") or "system"
+
+    def host_config(self) -> dict[str, str]:
+        """The Open_vSwitch row's external_ids (ovn-remote, ovn-encap-ip, system-id, ...)."""
+        rows = list(self.api.tables["Open_vSwitch"].rows.values())
+        return dict(rows[0].external_ids) if rows else {}
+
+    def set_host_config(self, external_ids: dict[str, str]) -> None:
+        """Set these keys of the Open_vSwitch row's external_ids, in one transaction."""
+        self._commit("configuring Open vSwitch for OVN",
+                     self.api.db_set("Open_vSwitch", ".", ("external_ids", external_ids)))

@@ -1,0 +1,3 @@
+from dockovn.cli.main import main
+
+main()

@@ -1,0 +1,55 @@
+"""Helpers shared by the CLI commands: defaults found on this host, tables, errors."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from dockovn.deploy.procs import SetupError, Status
+from dockovn.host.ovs import LocalSwitch, OvsError
+
+FALLBACK_NB = "tcp:127.0.0.1:6641"
+FALLBACK_SB = "tcp:127.0.0.1:6642"
+
+# Piped output (tests, scripts) would be cut at 80 columns; tables need more.
+console = Console(width=None if sys.stdout.isatty() else 200)
+
+
+def host_remotes(ovs_db: str) -> tuple[str, str]:
+    """(NB, SB) as `dockovn host setup` recorded them in local OVS, else loopback."""
+    try:
+        ovs = LocalSwitch(ovs_db, timeout=5)
+    except OvsError:
+        return FALLBACK_NB, FALLBACK_SB
+    try:
+        cfg = ovs.host_config()
+    finally:
+        ovs.close()
+    return cfg.get("ovn-nb", FALLBACK_NB), cfg.get("ovn-remote", FALLBACK_SB)
+
+
+def friendly_errors(fn):
+    """Turn set-up failures into one clear line and exit code 1, not a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (SetupError, OvsError, RuntimeError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    return wrapper
+
+
+def status_table(title: str, statuses: list[Status]) -> Table:
+    table = Table(title=title)
+    table.add_column("daemon")
+    table.add_column("state")
+    table.add_column("pid")
+    table.add_column("detail")
+    for s in statuses:
+        table.add_row(s.name, "[green]running[/]" if s.running else "[red]stopped[/]",
+                      str(s.pid or ""), s.detail)
+    return table

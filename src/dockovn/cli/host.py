@@ -1,0 +1,62 @@
+"""`dockovn host setup|status`: the one-time set-up of a host (chassis)."""
+
+from __future__ import annotations
+
+import click
+
+from dockovn.cli.common import console, friendly_errors, status_table
+from dockovn.deploy import chassis
+from dockovn.deploy.openvswitch import OvsPaths
+
+_ovs = OvsPaths()
+_host = chassis.HostConfig()
+
+
+def host_options(fn):
+    for opt in reversed([
+        click.option("--ovs-rundir", default=_ovs.rundir, show_default=True),
+        click.option("--ovs-dbdir", default=_ovs.dbdir, show_default=True),
+        click.option("--ovs-logdir", default=_ovs.logdir, show_default=True),
+        click.option("--ovn-rundir", default=_host.ovn_rundir, show_default=True),
+        click.option("--ovn-logdir", default=_host.ovn_logdir, show_default=True),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+def _config(ovs_rundir, ovs_dbdir, ovs_logdir, **kwargs) -> chassis.HostConfig:
+    return chassis.HostConfig(ovs=OvsPaths(ovs_rundir, ovs_dbdir, ovs_logdir), **kwargs)
+
+
+@click.group("host")
+def host_group() -> None:
+    """This host's Open vSwitch and ovn-controller."""
+
+
+@host_group.command("setup")
+@click.option("--central", required=True,
+              help="Central address(es), e.g. 10.0.0.1 or a,b,c for a Raft cluster; "
+                   "tcp:/ssl: connection strings are taken as given.")
+@click.option("--encap-ip", required=True, help="This host's tunnel endpoint address.")
+@click.option("--encap-type", type=click.Choice(["geneve", "vxlan"]), default="geneve",
+              show_default=True)
+@click.option("--nb", default=None, help="NB connection string (default: from --central, port 6641).")
+@click.option("--sb", default=None, help="SB connection string (default: from --central, port 6642).")
+@host_options
+@friendly_errors
+def setup(**kwargs) -> None:
+    """Point Open vSwitch at OVN and start ovn-controller (idempotent)."""
+    result = chassis.setup(_config(**kwargs))
+    for key, value in result.settings.items():
+        console.print(f"  {key} = {value}")
+    console.print("host ready: ovn-controller running, br-int present")
+
+
+@host_group.command("status")
+@host_options
+def status(**kwargs) -> None:
+    """Show this host's OVS and ovn-controller; exit 1 if any is stopped."""
+    statuses = chassis.status(_config(**kwargs))
+    console.print(status_table("dockovn host", statuses))
+    if not all(s.running for s in statuses):
+        raise SystemExit(1)

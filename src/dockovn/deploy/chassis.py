@@ -1,0 +1,118 @@
+"""One-time host set-up: point this host's Open vSwitch at OVN and start ovn-controller.
+
+Re-running it changes nothing that is already right (the system-id in
+particular is kept: it is the chassis' identity in the Southbound DB).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+
+from dockovn.deploy import openvswitch, procs
+from dockovn.deploy.openvswitch import OvsPaths
+from dockovn.host.ovs import LocalSwitch
+
+
+def connection_string(central: str, port: int) -> str:
+    """``a,b`` -> ``tcp:a:PORT,tcp:b:PORT``; full connection strings pass through."""
+    remotes = []
+    for part in (p.strip() for p in central.split(",") if p.strip()):
+        if part.startswith(("tcp:", "ssl:", "unix:")):
+            remotes.append(part)
+        else:
+            host = f"[{part}]" if ":" in part else part
+            remotes.append(f"tcp:{host}:{port}")
+    if not remotes:
+        raise procs.SetupError("--central needs at least one address")
+    return ",".join(remotes)
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    central: str = "127.0.0.1"
+    encap_ip: str = "127.0.0.1"
+    encap_type: str = "geneve"
+    nb: str | None = None  # full NB connection string; default from --central
+    sb: str | None = None
+    ovs: OvsPaths = field(default_factory=OvsPaths)
+    ovn_rundir: str = "/var/run/ovn"
+    ovn_logdir: str = "/var/log/ovn"
+    bridge: str = "br-int"
+
+    @property
+    def nb_remote(self) -> str:
+        return self.nb or connection_string(self.central, 6641)
+
+    @property
+    def sb_remote(self) -> str:
+        return self.sb or connection_string(self.central, 6642)
+
+    @property
+    def controller_pidfile(self) -> str:
+        return os.path.join(self.ovn_rundir, "ovn-controller.pid")
+
+    @property
+    def env(self) -> dict[str, str]:
+        # ovn-controller 23.03 rejects --unixctl: OVN_RUNDIR is how its socket moves.
+        return {**self.ovs.env, "OVN_RUNDIR": self.ovn_rundir}
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    settings: dict[str, str]
+    controller_started: bool
+
+
+def setup(cfg: HostConfig) -> SetupResult:
+    """Configure OVS for OVN and start ovn-controller."""
+    openvswitch.start(cfg.ovs)
+    ovs = LocalSwitch(cfg.ovs.remote, cfg.bridge)
+    try:
+        current = ovs.host_config()
+        datapath = "system" if openvswitch.kernel_datapath_available() else "netdev"
+        wanted = {
+            "system-id": current.get("system-id") or str(uuid.uuid4()),
+            "ovn-remote": cfg.sb_remote,
+            "ovn-nb": cfg.nb_remote,  # not read by OVN: where dockovn's driver finds NB
+            "ovn-encap-ip": cfg.encap_ip,
+            "ovn-encap-type": cfg.encap_type,
+            "ovn-bridge": cfg.bridge,
+            "ovn-bridge-datapath-type": datapath,
+        }
+        changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+        if changed:
+            ovs.set_host_config(changed)
+    finally:
+        ovs.close()
+    return SetupResult(wanted, start_controller(cfg))
+
+
+def start_controller(cfg: HostConfig) -> bool:
+    os.makedirs(cfg.ovn_rundir, exist_ok=True)
+    os.makedirs(cfg.ovn_logdir, exist_ok=True)
+    started = False
+    if not procs.running(cfg.controller_pidfile, "ovn-controller"):
+        procs.run([
+            "ovn-controller", cfg.ovs.remote, "--detach", "--no-chdir",
+            f"--pidfile={cfg.controller_pidfile}",
+            f"--log-file={os.path.join(cfg.ovn_logdir, 'ovn-controller.log')}",
+        ], "starting ovn-controller", env=cfg.env)
+        started = True
+    # ovn-controller creates the integration bridge; the driver needs it.
+    ovs = LocalSwitch(cfg.ovs.remote, cfg.bridge)
+    try:
+        procs.wait_for(ovs.has_bridge, 20, f"ovn-controller to create {cfg.bridge}")
+    finally:
+        ovs.close()
+    return started
+
+
+def stop_controller(cfg: HostConfig) -> None:
+    procs.stop(cfg.controller_pidfile)
+
+
+def status(cfg: HostConfig) -> list[procs.Status]:
+    return openvswitch.status(cfg.ovs) + [
+        procs.Status("ovn-controller", procs.running(cfg.controller_pidfile, "ovn-controller"))]

@@ -1,0 +1,123 @@
+"""Daemons by pidfile: is it running, start it, stop it.
+
+Used by the set-up commands only (central, host setup, up/down), never on the
+plugin's request path, so forking the OVS/OVN tools here is fine.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+
+
+class SetupError(RuntimeError):
+    """A set-up step failed; the message says which and why."""
+
+
+def read_pid(pidfile: str) -> int | None:
+    try:
+        with open(pidfile) as f:
+            return int(f.read().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is not running; neither is a pid reused by something else
+    # after a crash (a stale pidfile left from an earlier run).
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def running(pidfile: str, comm: str | None = None) -> int | None:
+    """The pid in ``pidfile`` if that process runs (and is named ``comm``, if given)."""
+    pid = read_pid(pidfile)
+    if not alive(pid):
+        return None
+    if comm is not None:
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if not f.read().strip().startswith(comm[:15]):
+                    return None
+        except OSError:
+            return None
+    return pid
+
+
+def run(cmd: list[str], what: str, env: dict[str, str] | None = None,
+        timeout: float = 60) -> str:
+    """Run a tool to completion; SetupError with its stderr if it fails."""
+    full_env = {**os.environ, **(env or {})}
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)
+    except FileNotFoundError:
+        raise SetupError(f"{what}: {cmd[0]} is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise SetupError(f"{what}: {' '.join(cmd)} did not finish in {timeout:g}s") from None
+    if done.returncode != 0:
+        raise SetupError(f"{what}: {' '.join(cmd)} failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
+def stop(pidfile: str, timeout: float = 10.0) -> bool:
+    """SIGTERM the daemon in ``pidfile``, wait, SIGKILL if it lingers. True if one ran."""
+    pid = read_pid(pidfile)
+    was_running = alive(pid)
+    if was_running:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    try:
+        os.unlink(pidfile)
+    except FileNotFoundError:
+        pass
+    return was_running
+
+
+def wait_for(predicate, timeout: float, what: str, step: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    if not predicate():
+        raise SetupError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    pid: int | None
+    detail: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+
+def ensure_db(db: str, schema: str, what: str) -> None:
+    """Create an OVSDB file from ``schema``, or convert it if the schema moved on."""
+    os.makedirs(os.path.dirname(db), exist_ok=True)
+    if not os.path.exists(db):
+        run(["ovsdb-tool", "create", db, schema], f"creating {what} database")
+        return
+    needs = run(["ovsdb-tool", "needs-conversion", db, schema], f"checking {what} database")
+    if needs.strip() == "yes":
+        run(["ovsdb-tool", "convert", db, schema], f"upgrading {what} database")
