@@ -1,0 +1,101 @@
+"""The whole stack on this machine, started with the same code as `dockovn up`:
+Open vSwitch, OVN central, ovn-controller, dockerd, and the driver under test
+on /run/docker/plugins/dockovn.sock (a driver already running there is
+stopped first, so the code under test is what dockerd talks to)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import docker
+import pytest
+
+from dockovn.deploy import central, chassis, dockerd, driver_daemon, openvswitch
+from dockovn.ovn.nb import Northbound
+
+from tests.support.daemons import DriverProcess
+
+LABEL = "dockovn-test"
+PLUGIN_DIR = "/run/docker/plugins"
+
+
+def docker_cli() -> str:
+    """The client that matches Debian's dockerd (a newer client may speak a newer API)."""
+    return "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else shutil.which("docker")
+
+
+def remove_leftovers(client: docker.DockerClient, names=()) -> None:
+    for c in client.containers.list(all=True, filters={"label": LABEL}):
+        c.remove(force=True)
+    for name in names:
+        try:
+            client.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+    for net in client.networks.list():
+        if net.attrs.get("Driver") == "dockovn" and (
+                net.name.startswith("dkt-") or net.name in names):
+            net.reload()  # a listing leaves out the attached containers
+            for c in net.attrs.get("Containers") or {}:
+                client.containers.get(c).remove(force=True)
+            net.remove()
+
+
+@pytest.fixture(scope="session")
+def stack(workdir):
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    started_ovs = openvswitch.start()
+    started_central = central.start()
+    host = chassis.HostConfig(central="127.0.0.1", encap_ip="127.0.0.1")
+    setup = chassis.setup(host)
+    driver_daemon.stop()  # whatever `dockovn up` left running; we test this checkout
+    driver = DriverProcess(plugin_dir=PLUGIN_DIR, log_path=os.path.join(workdir, "e2e-driver.log"),
+                           args=()).start()
+    started_dockerd = dockerd.start()
+    dockerd.ensure_image(dockerd.DockerdConfig().host)
+    client = docker.DockerClient(base_url=dockerd.DockerdConfig().host, timeout=120)
+    remove_leftovers(client, names=("busybox", "foo", "bar"))
+    nb = Northbound(setup.settings["ovn-nb"])
+    try:
+        yield {"docker": client, "nb": nb, "driver": driver}
+    finally:
+        remove_leftovers(client, names=("busybox", "foo", "bar"))
+        client.close()
+        nb.close()
+        driver.stop()
+        if started_dockerd:
+            dockerd.stop()
+        if setup.controller_started:
+            chassis.stop_controller(host)
+        if started_central:
+            central.stop()
+        if started_ovs:
+            openvswitch.stop()
+
+
+@pytest.fixture
+def client(stack) -> docker.DockerClient:
+    return stack["docker"]
+
+
+@pytest.fixture
+def nb(stack) -> Northbound:
+    return stack["nb"]
+
+
+@pytest.fixture
+def cleanup(client):
+    """Names of containers and networks a test made, removed afterwards even if it fails."""
+    made: list = []
+    yield made
+    for obj in reversed(made):
+        try:
+            obj.reload()
+            if isinstance(obj, docker.models.containers.Container):
+                obj.remove(force=True)
+            else:
+                obj.remove()
+        except docker.errors.NotFound:
+            pass

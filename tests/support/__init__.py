@@ -1,0 +1,1 @@
+"""Shared test helpers: real daemons, a raw plugin client, polling."""
