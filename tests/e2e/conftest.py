@@ -46,33 +46,36 @@ def remove_leftovers(client: docker.DockerClient, names=()) -> None:
 def stack(workdir):
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    started_ovs = openvswitch.start()
-    started_central = central.start()
-    host = chassis.HostConfig(central="127.0.0.1", encap_ip="127.0.0.1")
-    setup = chassis.setup(host)
-    driver_daemon.stop()  # whatever `dockovn up` left running; we test this checkout
-    driver = DriverProcess(plugin_dir=PLUGIN_DIR, log_path=os.path.join(workdir, "e2e-driver.log"),
-                           args=()).start()
-    started_dockerd = dockerd.start()
-    dockerd.ensure_image(dockerd.DockerdConfig().host)
-    client = docker.DockerClient(base_url=dockerd.DockerdConfig().host, timeout=120)
-    remove_leftovers(client, names=("busybox", "foo", "bar"))
-    nb = Northbound(setup.settings["ovn-nb"])
+    started = []  # undo steps, run in reverse even if set-up fails halfway
     try:
+        if openvswitch.start():
+            started.append(openvswitch.stop)
+        if central.start():
+            started.append(central.stop)
+        host = chassis.HostConfig(central="127.0.0.1", encap_ip="127.0.0.1")
+        setup = chassis.setup(host)
+        if setup.controller_started:
+            started.append(lambda: chassis.stop_controller(host))
+        # Whatever `dockovn up` (or an earlier run) left there: we test this checkout.
+        driver_daemon.stop()
+        driver = DriverProcess(plugin_dir=PLUGIN_DIR,
+                               log_path=os.path.join(workdir, "e2e-driver.log"),
+                               args=("--pidfile", driver_daemon.DriverDaemonConfig().pidfile))
+        started.append(driver.stop)
+        driver.start()
+        if dockerd.start():
+            started.append(dockerd.stop)
+        dockerd.ensure_image(dockerd.DockerdConfig().host)
+        client = docker.DockerClient(base_url=dockerd.DockerdConfig().host, timeout=120)
+        started.append(client.close)
+        started.append(lambda: remove_leftovers(client, names=("busybox", "foo", "bar")))
+        remove_leftovers(client, names=("busybox", "foo", "bar"))
+        nb = Northbound(setup.settings["ovn-nb"])
+        started.append(nb.close)
         yield {"docker": client, "nb": nb, "driver": driver}
     finally:
-        remove_leftovers(client, names=("busybox", "foo", "bar"))
-        client.close()
-        nb.close()
-        driver.stop()
-        if started_dockerd:
-            dockerd.stop()
-        if setup.controller_started:
-            chassis.stop_controller(host)
-        if started_central:
-            central.stop()
-        if started_ovs:
-            openvswitch.stop()
+        for undo in reversed(started):
+            undo()
 
 
 @pytest.fixture

@@ -64,6 +64,8 @@ class DriverProcess:
         return os.path.join(self.plugin_dir, "dockovn.sock")
 
     def start(self) -> "DriverProcess":
+        if socket_answers(self.socket):
+            raise AssertionError(f"another driver already answers on {self.socket}")
         os.makedirs(self.plugin_dir, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 
@@ -21,7 +22,9 @@ LOG = logging.getLogger("dockovn.driver")
 
 
 def run_driver(nb_remote: str | None, ovs_db: str, bridge: str, plugin_dir: str, mtu: int,
-               docker_host: str, request_timeout: float) -> None:
+               docker_host: str, request_timeout: float, pidfile: str | None) -> None:
+    if pidfile:
+        write_pidfile(pidfile)
     nb_remote = nb_remote or host_remotes(ovs_db)[0]
     nb = Northbound(nb_remote, timeout=request_timeout)
     ovs = LocalSwitch(ovs_db, bridge, timeout=request_timeout)
@@ -47,6 +50,15 @@ def run_driver(nb_remote: str | None, ovs_db: str, bridge: str, plugin_dir: str,
         names.stop()
         nb.close()
         ovs.close()
+        if pidfile and os.path.exists(pidfile):
+            os.unlink(pidfile)
+
+
+def write_pidfile(path: str) -> None:
+    """Record this process so `dockovn down` (and the tests) can stop it by pid."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        f.write(f"{os.getpid()}\n")
 
 
 @click.command("driver")
@@ -64,6 +76,7 @@ def run_driver(nb_remote: str | None, ovs_db: str, bridge: str, plugin_dir: str,
               envvar="DOCKER_HOST", help="Docker API, used off the request path for names.")
 @click.option("--request-timeout", default=10.0, show_default=True,
               help="Seconds before a plugin request is answered with an error.")
+@click.option("--pidfile", default=None, help="Write the driver's pid here (removed on exit).")
 def driver_command(**kwargs) -> None:
     """Run the Docker network plugin in the foreground."""
     run_driver(**kwargs)

@@ -31,16 +31,17 @@ def socket_answers(path: str) -> bool:
 
 
 def start(cfg: DriverDaemonConfig = DriverDaemonConfig()) -> bool:
-    if procs.running(cfg.pidfile) and socket_answers(cfg.socket):
-        return False
+    if socket_answers(cfg.socket):
+        if procs.running(cfg.pidfile):
+            return False
+        raise procs.SetupError(f"a driver not started by dockovn answers on {cfg.socket}; "
+                               "stop it first")
     for path in (cfg.pidfile, cfg.logfile):
         os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(cfg.logfile, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "dockovn", "driver", *cfg.args],
-                                stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-    with open(cfg.pidfile, "w") as f:
-        f.write(f"{proc.pid}\n")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dockovn", "driver", "--pidfile", cfg.pidfile, *cfg.args],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def ready() -> bool:
         if proc.poll() is not None:

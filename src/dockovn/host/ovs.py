@@ -8,8 +8,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ovsdbapp.backend.ovs_idl import connection, idlutils
+from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.schema.open_vswitch import impl_idl
+
+from dockovn.ovsdb import OwnConnection, close_api, open_api
 
 LOG = logging.getLogger(__name__)
 
@@ -27,6 +29,10 @@ class BridgePort:
     ofport: int | None
 
 
+class _OvsApi(OwnConnection, impl_idl.OvsdbIdl):
+    pass
+
+
 class LocalSwitch:
     """The integration bridge (br-int) of this host's Open vSwitch."""
 
@@ -34,19 +40,13 @@ class LocalSwitch:
         self.remote = remote
         self.bridge = bridge
         try:
-            helper = idlutils.get_schema_helper(remote, "Open_vSwitch")
-            for table in ("Open_vSwitch", "Bridge", "Port", "Interface"):
-                helper.register_table(table)
-            self._conn = connection.Connection(connection.OvsdbIdl(remote, helper), timeout=timeout)
-            self.api = impl_idl.OvsdbIdl(self._conn)
+            self.api = open_api(_OvsApi, remote, "Open_vSwitch", timeout,
+                                tables=("Open_vSwitch", "Bridge", "Port", "Interface"))
         except Exception as exc:
             raise OvsError(f"cannot connect to Open vSwitch at {remote}: {exc}") from exc
 
     def close(self) -> None:
-        try:
-            self._conn.stop(timeout=2)
-        except Exception:
-            pass
+        close_api(self.api)
 
     def _commit(self, what: str, *commands) -> None:
         try:

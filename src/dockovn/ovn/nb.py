@@ -11,11 +11,11 @@ what the external_ids mean (see ``dockovn.network.keys``).
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 
-from ovsdbapp.backend.ovs_idl import connection, idlutils
 from ovsdbapp.schema.ovn_northbound import impl_idl
+
+from dockovn.ovsdb import OwnConnection, close_api, open_api
 
 LOG = logging.getLogger(__name__)
 
@@ -71,16 +71,8 @@ def _port(row, switch_name: str) -> LogicalPort:
     )
 
 
-def _schema_helper(remote: str):
-    try:
-        return idlutils.get_schema_helper(remote, "OVN_Northbound")
-    except Exception as exc:  # the server is down or still starting
-        if not os.path.exists(LOCAL_NB_SCHEMA):
-            raise NorthboundError(f"cannot reach OVN Northbound at {remote}: {exc}") from exc
-        LOG.warning("NB at %s not answering (%s); using %s", remote, exc, LOCAL_NB_SCHEMA)
-        from ovs.db import idl as ovs_idl
-
-        return ovs_idl.SchemaHelper(LOCAL_NB_SCHEMA)
+class _NbApi(OwnConnection, impl_idl.OvnNbApiIdlImpl):
+    pass
 
 
 class Northbound:
@@ -88,20 +80,14 @@ class Northbound:
 
     def __init__(self, remote: str, timeout: float = 10.0):
         self.remote = remote
-        helper = _schema_helper(remote)
-        helper.register_all()
-        idl = connection.OvsdbIdl(remote, helper)
         try:
-            self._conn = connection.Connection(idl, timeout=timeout)
-            self.api = impl_idl.OvnNbApiIdlImpl(self._conn)
+            self.api = open_api(_NbApi, remote, "OVN_Northbound", timeout,
+                                schema_file=LOCAL_NB_SCHEMA)
         except Exception as exc:
             raise NorthboundError(f"cannot connect to OVN Northbound at {remote}: {exc}") from exc
 
     def close(self) -> None:
-        try:
-            self._conn.stop(timeout=2)
-        except Exception:  # already stopped or never started
-            pass
+        close_api(self.api)
 
     # -- reads (local IDL cache) -------------------------------------------------
 

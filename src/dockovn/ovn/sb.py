@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from ovsdbapp.backend.ovs_idl import connection, idlutils
 from ovsdbapp.schema.ovn_southbound import impl_idl
+
+from dockovn.ovsdb import OwnConnection, close_api, open_api
+
+
+class _SbApi(OwnConnection, impl_idl.OvnSbApiIdlImpl):
+    pass
 
 
 class Southbound:
     def __init__(self, remote: str, timeout: float = 10.0):
-        helper = idlutils.get_schema_helper(remote, "OVN_Southbound")
-        for table in ("Chassis", "Port_Binding", "Encap"):
-            helper.register_table(table)
-        self._conn = connection.Connection(connection.OvsdbIdl(remote, helper), timeout=timeout)
-        self.api = impl_idl.OvnSbApiIdlImpl(self._conn)
+        self.api = open_api(_SbApi, remote, "OVN_Southbound", timeout,
+                            tables=("Chassis", "Port_Binding", "Encap"))
 
     def close(self) -> None:
-        try:
-            self._conn.stop(timeout=2)
-        except Exception:
-            pass
+        close_api(self.api)
 
     def port_chassis(self) -> dict[str, str]:
         """logical_port -> the hostname (or name) of the chassis it is bound to."""

@@ -1,0 +1,59 @@
+"""Opening ovsdbapp APIs: shared by the OVN (NB, SB) and host (local OVS) layers."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from ovsdbapp.backend.ovs_idl import connection, idlutils
+
+LOG = logging.getLogger(__name__)
+
+
+class OwnConnection:
+    """Mixin for ovsdbapp Backend classes: one connection per instance.
+
+    ovsdbapp stores the connection on the *class*, and the first instance made
+    in a process wins: a second API object of the same class for another DB
+    would silently read the first one's. Tools and tests open several.
+    """
+
+    @property
+    def ovsdb_connection(self):
+        return self.__dict__.get("_own_ovsdb_connection")
+
+    @ovsdb_connection.setter
+    def ovsdb_connection(self, conn):
+        self.__dict__["_own_ovsdb_connection"] = conn
+
+
+def open_api(api_class, remote: str, schema_name: str, timeout: float,
+             tables: tuple[str, ...] | None = None, schema_file: str | None = None):
+    """Connect ``api_class`` (an OwnConnection ovsdbapp Backend) to ``remote``.
+
+    The schema comes from the server; if it cannot be asked yet and a local
+    ``schema_file`` exists, that is used and the IDL connects once the server is up.
+    """
+    try:
+        helper = idlutils.get_schema_helper(remote, schema_name)
+    except Exception as exc:
+        if not (schema_file and os.path.exists(schema_file)):
+            raise
+        LOG.warning("%s at %s not answering (%s); using %s", schema_name, remote, exc, schema_file)
+        from ovs.db import idl as ovs_idl
+
+        helper = ovs_idl.SchemaHelper(schema_file)
+    if tables:
+        for table in tables:
+            helper.register_table(table)
+    else:
+        helper.register_all()
+    conn = connection.Connection(connection.OvsdbIdl(remote, helper), timeout=timeout)
+    return api_class(conn)
+
+
+def close_api(api) -> None:
+    try:
+        api.ovsdb_connection.stop(timeout=2)
+    except Exception:  # never started or already stopped
+        pass
