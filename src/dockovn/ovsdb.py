@@ -57,3 +57,13 @@ def close_api(api) -> None:
         api.ovsdb_connection.stop(timeout=2)
     except Exception:  # never started or already stopped
         pass
+
+
+def commit(api, error_class: type[Exception], what: str, *commands) -> None:
+    """Run ``commands`` as one transaction; any failure raises ``error_class`` naming ``what``."""
+    try:
+        with api.transaction(check_error=True) as txn:
+            for command in commands:
+                txn.add(command)
+    except Exception as exc:
+        raise error_class(f"{what}: {exc}") from exc

@@ -56,8 +56,10 @@ def stack(workdir):
         setup = chassis.setup(host)
         if setup.controller_started:
             started.append(lambda: chassis.stop_controller(host))
-        # Whatever `dockovn up` (or an earlier run) left there: we test this checkout.
-        driver_daemon.stop()
+        # Whatever `dockovn up` (or an earlier run) left there: we test this checkout,
+        # and give the machine its driver back afterwards.
+        if driver_daemon.stop():
+            started.append(driver_daemon.start)
         driver = DriverProcess(plugin_dir=PLUGIN_DIR,
                                log_path=os.path.join(workdir, "e2e-driver.log"),
                                args=("--pidfile", driver_daemon.DriverDaemonConfig().pidfile))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.schema.open_vswitch import impl_idl
 
-from dockovn.ovsdb import OwnConnection, close_api, open_api
+from dockovn.ovsdb import OwnConnection, close_api, commit, open_api
 
 LOG = logging.getLogger(__name__)
 
@@ -49,12 +49,7 @@ class LocalSwitch:
         close_api(self.api)
 
     def _commit(self, what: str, *commands) -> None:
-        try:
-            with self.api.transaction(check_error=True) as txn:
-                for command in commands:
-                    txn.add(command)
-        except Exception as exc:
-            raise OvsError(f"{what}: {exc}") from exc
+        commit(self.api, OvsError, what, *commands)
 
     def has_bridge(self) -> bool:
         return idlutils.row_by_value(self.api.idl, "Bridge", "name", self.bridge, None) is not None

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
-from dockovn.ovsdb import OwnConnection, close_api, open_api
+from dockovn.ovsdb import OwnConnection, close_api, commit, open_api
 
 LOG = logging.getLogger(__name__)
 
@@ -124,13 +124,8 @@ class Northbound:
 
     # -- writes (one transaction each) ------------------------------------------------
 
-    def _commit(self, what: str, *commands):
-        try:
-            with self.api.transaction(check_error=True) as txn:
-                for command in commands:
-                    txn.add(command)
-        except Exception as exc:
-            raise NorthboundError(f"{what}: {exc}") from exc
+    def _commit(self, what: str, *commands) -> None:
+        commit(self.api, NorthboundError, what, *commands)
 
     def create_switch(self, name: str, external_ids: dict[str, str],
                       other_config: dict[str, str] | None = None) -> None:
