@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 
@@ -67,3 +68,16 @@ def commit(api, error_class: type[Exception], what: str, *commands) -> None:
                 txn.add(command)
     except Exception as exc:
         raise error_class(f"{what}: {exc}") from exc
+
+
+def reading(method):
+    """Decorator for cache reads: hold the connection's (reentrant) lock so the
+    IDL thread cannot change rows halfway through the read. Without it a read
+    racing a transaction sees half-built rows (no ``ofport`` yet, say)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.api.ovsdb_connection.lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper

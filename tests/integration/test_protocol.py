@@ -59,7 +59,7 @@ def dockovn_rows(nb) -> tuple[int, int]:
 
 
 def test_activate_and_capabilities(plugin):
-    assert plugin.call("Plugin.Activate") == (200, {"Implements": ["NetworkDriver"]})
+    assert plugin.call("Plugin.Activate") == (200, {"Implements": ["NetworkDriver", "IpamDriver"]})
     status, reply = plugin.call("NetworkDriver.GetCapabilities")
     assert (status, reply) == (200, {"Scope": "local", "ConnectivityScope": "global"})
 

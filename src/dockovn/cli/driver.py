@@ -13,7 +13,9 @@ import click
 from dockovn.cli.common import host_remotes
 from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST, DockerEngine
 from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch
+from dockovn.network.ipam import OvnIpam
 from dockovn.network.names import NameSync
+from dockovn.network.replicate import NetworkReplicator
 from dockovn.network.overlay import DEFAULT_MTU, OverlayDriver
 from dockovn.ovn.nb import Northbound
 from dockovn.plugin.server import PLUGIN_DIR, PluginApp, serve, socket_path
@@ -28,14 +30,19 @@ def run_driver(nb_remote: str | None, ovs_db: str, bridge: str, plugin_dir: str,
     nb_remote = nb_remote or host_remotes(ovs_db)[0]
     nb = Northbound(nb_remote, timeout=request_timeout)
     ovs = LocalSwitch(ovs_db, bridge, timeout=request_timeout)
-    host_id = ovs.system_id() or socket.gethostname()
+    host_config = ovs.host_config()
+    host_id = host_config.get("system-id") or socket.gethostname()
+    hostname = host_config.get("hostname") or socket.gethostname()
     userspace = ovs.datapath_type() == "netdev"
-    driver = OverlayDriver(nb, ovs, host_id, default_mtu=mtu, userspace_datapath=userspace)
+    driver = OverlayDriver(nb, ovs, host_id, default_mtu=mtu, userspace_datapath=userspace,
+                           hostname=hostname)
     names = NameSync(nb, lambda: DockerEngine(docker_host))
     names.start()
-    plugin = PluginApp(driver, request_timeout=request_timeout)
-    LOG.info("dockovn driver: host %s, NB %s, OVS %s (%s datapath), MTU %d",
-             host_id, nb_remote, ovs_db, "userspace" if userspace else "kernel", mtu)
+    replicator = NetworkReplicator(nb, lambda: DockerEngine(docker_host))
+    replicator.start()
+    plugin = PluginApp(driver, OvnIpam(nb), request_timeout=request_timeout)
+    LOG.info("dockovn driver: host %s (%s), NB %s, OVS %s (%s datapath), MTU %d",
+             hostname, host_id, nb_remote, ovs_db, "userspace" if userspace else "kernel", mtu)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -48,6 +55,7 @@ def run_driver(nb_remote: str | None, ovs_db: str, bridge: str, plugin_dir: str,
         asyncio.run(main())
     finally:
         names.stop()
+        replicator.stop()
         nb.close()
         ovs.close()
         if pidfile and os.path.exists(pidfile):

@@ -42,6 +42,7 @@ def host_group() -> None:
               show_default=True)
 @click.option("--nb", default=None, help="NB connection string (default: from --central, port 6641).")
 @click.option("--sb", default=None, help="SB connection string (default: from --central, port 6642).")
+@click.option("--hostname", default=None, help="This host's name in OVN (default: the machine's).")
 @host_options
 @friendly_errors
 def setup(**kwargs) -> None:

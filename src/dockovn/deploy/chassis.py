@@ -7,6 +7,7 @@ particular is kept: it is the chassis' identity in the Southbound DB).
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from dataclasses import dataclass, field
 
@@ -40,6 +41,7 @@ class HostConfig:
     ovn_rundir: str = "/var/run/ovn"
     ovn_logdir: str = "/var/log/ovn"
     bridge: str = "br-int"
+    hostname: str | None = None  # the chassis' name in OVN (default: the machine's)
 
     @property
     def nb_remote(self) -> str:
@@ -80,6 +82,8 @@ def setup(cfg: HostConfig) -> SetupResult:
             "ovn-encap-type": cfg.encap_type,
             "ovn-bridge": cfg.bridge,
             "ovn-bridge-datapath-type": datapath,
+            # ovn-controller names the chassis after this; dockovn shows it.
+            "hostname": cfg.hostname or current.get("hostname") or socket.gethostname(),
         }
         changed = {k: v for k, v in wanted.items() if current.get(k) != v}
         if changed:

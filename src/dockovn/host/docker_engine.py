@@ -64,6 +64,23 @@ class DockerEngine:
                     out.append(Attachment(raw["Id"], name, net["NetworkID"], net["EndpointID"]))
         return out
 
+    def create_network(self, name: str, driver: str, subnets: list[tuple[str, str | None]],
+                       options: dict[str, str], ipam_options: dict[str, str]) -> str:
+        """Create a network with ``driver`` as network and IPAM driver; returns its ID."""
+        pools = [docker.types.IPAMPool(subnet=subnet, gateway=gateway)
+                 for subnet, gateway in subnets]
+        ipam = docker.types.IPAMConfig(driver=driver, pool_configs=pools, options=ipam_options)
+        enable_ipv6 = any(":" in subnet for subnet, _ in subnets)
+        net = self.client.networks.create(name, driver=driver, options=options, ipam=ipam,
+                                          enable_ipv6=enable_ipv6, check_duplicate=True)
+        return net.id
+
+    def remove_network(self, network_id: str) -> None:
+        try:
+            self.client.api.remove_network(network_id)
+        except docker.errors.NotFound:
+            pass
+
     def network_events(self) -> Iterator[dict]:
         """Docker's network events as they happen (blocks; ends if dockerd goes away)."""
         return self.client.events(decode=True, filters={"type": "network"})

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.schema.open_vswitch import impl_idl
 
-from dockovn.ovsdb import OwnConnection, close_api, commit, open_api
+from dockovn.ovsdb import OwnConnection, close_api, commit, open_api, reading
 
 LOG = logging.getLogger(__name__)
 
@@ -26,7 +26,6 @@ class OvsError(RuntimeError):
 class BridgePort:
     name: str
     external_ids: dict[str, str]  # the Interface's external_ids (iface-id, ...)
-    ofport: int | None
 
 
 class _OvsApi(OwnConnection, impl_idl.OvsdbIdl):
@@ -51,6 +50,7 @@ class LocalSwitch:
     def _commit(self, what: str, *commands) -> None:
         commit(self.api, OvsError, what, *commands)
 
+    @reading
     def has_bridge(self) -> bool:
         return idlutils.row_by_value(self.api.idl, "Bridge", "name", self.bridge, None) is not None
 
@@ -69,6 +69,7 @@ class LocalSwitch:
         """Remove a port from whichever bridge holds it; a port already gone is fine."""
         self._commit(f"removing port {port_name}", self.api.del_port(port_name, if_exists=True))
 
+    @reading
     def ports(self) -> list[BridgePort]:
         """The bridge's ports with their (first) Interface's external_ids."""
         br = idlutils.row_by_value(self.api.idl, "Bridge", "name", self.bridge, None)
@@ -77,25 +78,26 @@ class LocalSwitch:
         out = []
         for port in br.ports:
             iface = port.interfaces[0] if port.interfaces else None
-            ofport = None
-            if iface is not None and iface.ofport:
-                ofport = iface.ofport[0]
-            out.append(BridgePort(port.name, dict(iface.external_ids) if iface else {}, ofport))
+            out.append(BridgePort(port.name, dict(iface.external_ids) if iface else {}))
         return out
 
+    @reading
     def port(self, port_name: str) -> BridgePort | None:
         return next((p for p in self.ports() if p.name == port_name), None)
 
+    @reading
     def system_id(self) -> str | None:
         """This chassis' OVN identity (external_ids:system-id), if set."""
         rows = list(self.api.tables["Open_vSwitch"].rows.values())
         return rows[0].external_ids.get("system-id") if rows else None
 
+    @reading
     def datapath_type(self) -> str:
         """The bridge's datapath type: "netdev" is the userspace datapath."""
         br = idlutils.row_by_value(self.api.idl, "Bridge", "name", self.bridge, None)
         return (br.datapath_type if br is not None else "") or "system"
 
+    @reading
     def host_config(self) -> dict[str, str]:
         """The Open_vSwitch row's external_ids (ovn-remote, ovn-encap-ip, system-id, ...)."""
         rows = list(self.api.tables["Open_vSwitch"].rows.values())

@@ -84,6 +84,32 @@ class DiscoveryRequest(Message):
     discovery_data: Any = Field(None, alias="DiscoveryData")
 
 
+# -- IPAM requests (libnetwork docs/ipam.md) ---------------------------------------------
+
+
+class RequestPoolRequest(Message):
+    address_space: str = Field("", alias="AddressSpace")
+    pool: str = Field("", alias="Pool")
+    sub_pool: str = Field("", alias="SubPool")
+    options: dict[str, str] | None = Field(None, alias="Options")
+    v6: bool = Field(False, alias="V6")
+
+
+class ReleasePoolRequest(Message):
+    pool_id: str = Field(alias="PoolID", min_length=1)
+
+
+class RequestAddressRequest(Message):
+    pool_id: str = Field(alias="PoolID", min_length=1)
+    address: str = Field("", alias="Address")
+    options: dict[str, str] | None = Field(None, alias="Options")
+
+
+class ReleaseAddressRequest(Message):
+    pool_id: str = Field(alias="PoolID", min_length=1)
+    address: str = Field(alias="Address", min_length=1)
+
+
 # -- replies ----------------------------------------------------------------------------
 
 
@@ -130,6 +156,28 @@ class Empty(Reply):
     pass
 
 
+class IpamCapabilities(Reply):
+    requires_mac_address: bool = Field(alias="RequiresMACAddress")
+    # No replay: pools and addresses live in NB and survive dockerd restarts.
+    requires_request_replay: bool = Field(alias="RequiresRequestReplay")
+
+
+class AddressSpaces(Reply):
+    local_default: str = Field(alias="LocalDefaultAddressSpace")
+    global_default: str = Field(alias="GlobalDefaultAddressSpace")
+
+
+class RequestPoolReply(Reply):
+    pool_id: str = Field(alias="PoolID")
+    pool: str = Field(alias="Pool")
+    data: dict[str, str] = Field(default_factory=dict, alias="Data")
+
+
+class RequestAddressReply(Reply):
+    address: str = Field(alias="Address")  # "ip/prefixlen"
+    data: dict[str, str] = Field(default_factory=dict, alias="Data")
+
+
 # -- what the protocol layer needs of a backend ---------------------------------------------
 
 
@@ -146,3 +194,12 @@ class NetworkDriver(Protocol):
     def delete_endpoint(self, req: EndpointRequest) -> Empty: ...
     def join(self, req: JoinRequest) -> JoinReply: ...
     def leave(self, req: EndpointRequest) -> Empty: ...
+
+
+class IpamDriver(Protocol):
+    def get_capabilities(self) -> IpamCapabilities: ...
+    def get_default_address_spaces(self) -> AddressSpaces: ...
+    def request_pool(self, req: RequestPoolRequest) -> RequestPoolReply: ...
+    def release_pool(self, req: ReleasePoolRequest) -> Empty: ...
+    def request_address(self, req: RequestAddressRequest) -> RequestAddressReply: ...
+    def release_address(self, req: ReleaseAddressRequest) -> Empty: ...

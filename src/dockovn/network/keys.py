@@ -16,10 +16,15 @@ SUBNET6 = PREFIX + "subnet6"
 GATEWAY6 = PREFIX + "gateway6"
 MTU = PREFIX + "mtu"
 CREATED_BY = PREFIX + "created-by"      # host (OVS system-id) whose dockerd created it
+IPAM = PREFIX + "ipam"                  # "dockovn": cluster-wide pool; "docker": host-local
+# Other hosts' dockerds know the same network under their own NetworkIDs:
+# one key per alias, "dockovn:docker-id:<NetworkID>" = host, added by a map mutate.
+DOCKER_ID_PREFIX = PREFIX + "docker-id:"
 
 # Logical_Switch_Port
 ENDPOINT_ID = PREFIX + "endpoint-id"
-HOST = PREFIX + "host"                  # host whose driver created the endpoint
+HOST = PREFIX + "host"                  # host (OVS system-id) whose driver created the endpoint
+HOSTNAME = PREFIX + "hostname"          # the same host's name, for people
 CONTAINER_ID = PREFIX + "container-id"
 CONTAINER_NAME = PREFIX + "container-name"
 

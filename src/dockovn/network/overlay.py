@@ -13,11 +13,14 @@ answering, so a failed request leaves no rows and no interfaces behind.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 
 from dockovn.host import links
 from dockovn.host.ovs import LocalSwitch, OvsError
 from dockovn.network import keys, naming, spec
+from dockovn.network import ipam
+from dockovn.network.ipam import ADDRESS_SPACE
 from dockovn.network.api import (
     Capabilities,
     CreateEndpointReply,
@@ -43,10 +46,12 @@ DEFAULT_MTU = 1500 - GENEVE_OVERHEAD
 
 class OverlayDriver:
     def __init__(self, nb: Northbound, ovs: LocalSwitch, host_id: str,
-                 default_mtu: int = DEFAULT_MTU, userspace_datapath: bool = True):
+                 default_mtu: int = DEFAULT_MTU, userspace_datapath: bool = True,
+                 hostname: str = ""):
         self.nb = nb
         self.ovs = ovs
         self.host_id = host_id
+        self.hostname = hostname or host_id
         self.default_mtu = default_mtu
         # The netdev datapath cannot finish offloaded checksums (see links.disable_tx_checksum).
         self.userspace_datapath = userspace_datapath
@@ -58,20 +63,31 @@ class OverlayDriver:
         # OVN itself makes the network span hosts.
         return Capabilities(scope="local", connectivity_scope="global")
 
-    def _network(self, network_id: str) -> LogicalSwitch:
+    def _find_network(self, network_id: str) -> LogicalSwitch | None:
+        """The switch for Docker's NetworkID: its name, or an alias another host added."""
         switch = self.nb.switch(network_id)
-        if switch is None or keys.NETWORK_ID not in switch.external_ids:
+        if switch is not None and keys.NETWORK_ID in switch.external_ids:
+            return switch
+        found = self.nb.switches_with(keys.DOCKER_ID_PREFIX + network_id)
+        return found[0] if found else None
+
+    def _network(self, network_id: str) -> LogicalSwitch:
+        switch = self._find_network(network_id)
+        if switch is None:
             raise DriverError(f"network {network_id[:12]} is not a dockovn network "
                               "(no logical switch for it in OVN Northbound)")
         return switch
 
     def create_network(self, req: CreateNetworkRequest) -> Empty:
         want = spec.network_spec(req, self.default_mtu)
+        if want.adopt:
+            return self._adopt_network(req.network_id, want)
         ids = {
             keys.NETWORK_ID: req.network_id,
             keys.SUBNET: str(want.subnet),
             keys.MTU: str(want.mtu),
             keys.CREATED_BY: self.host_id,
+            keys.IPAM: "dockovn" if want.address_space == ADDRESS_SPACE else "docker",
         }
         if want.gateway is not None:
             ids[keys.GATEWAY] = str(want.gateway)
@@ -91,9 +107,49 @@ class OverlayDriver:
         LOG.info("network %s created: %s mtu %s", req.network_id[:12], want.subnet, want.mtu)
         return Empty()
 
+    def _adopt_network(self, network_id: str, want: spec.NetworkSpec) -> Empty:
+        """This host's dockerd gets its own view of a network made on another host."""
+        switch = self.nb.switch(want.adopt)
+        if switch is None or keys.NETWORK_ID not in switch.external_ids:
+            raise DriverError(f"network {want.adopt[:12]} to join does not exist (any more)")
+        if switch.external_ids.get(keys.SUBNET) != str(want.subnet):
+            raise DriverError(f"network {want.adopt[:12]} has subnet "
+                              f"{switch.external_ids.get(keys.SUBNET)}, not {want.subnet}")
+        self._nb("join network", self.nb.set_switch_ids, switch.name,
+                 {keys.DOCKER_ID_PREFIX + network_id: self.host_id})
+        LOG.info("network %s is this host's view of %s", network_id[:12], switch.name[:12])
+        return Empty()
+
     def delete_network(self, req: NetworkRequest) -> Empty:
-        self._nb("delete network", self.nb.delete_switch, req.network_id)
-        LOG.info("network %s deleted", req.network_id[:12])
+        """Remove the network everywhere, unless another host still has containers on it.
+
+        Docker gives a remote driver no veto here: it drops its own view of the
+        network whatever we answer. So while other hosts use the network the
+        switch stays, this host's alias is dropped, and the network reappears on
+        this host (network replication) since it still exists in the cluster.
+        """
+        switch = self._find_network(req.network_id)
+        if switch is None:
+            return Empty()  # gone already (removed from another host)
+        ports = self.nb.ports(switch.name)
+        if ports:
+            users = sorted({f"{p.external_ids.get(keys.CONTAINER_NAME) or p.name[:12]} on "
+                            f"{p.external_ids.get(keys.HOSTNAME) or p.external_ids.get(keys.HOST)}"
+                            for p in ports})
+            alias = keys.DOCKER_ID_PREFIX + req.network_id
+            if alias in switch.external_ids:
+                self._nb("drop network alias", self.nb.remove_switch_ids, switch.name, (alias,))
+            raise DriverError(f"network still has {len(ports)} container(s) on other hosts: "
+                              f"{', '.join(users[:5])}{' ...' if len(users) > 5 else ''}; "
+                              "it stays in the cluster")
+        # Docker releases the pool *before* DeleteNetwork, while the switch still
+        # exists, so the pool (shared by every host's view) goes with the switch.
+        pools = ()
+        if switch.external_ids.get(keys.IPAM) == ADDRESS_SPACE:
+            pools = tuple(ipam.pool_name(ipaddress.ip_network(switch.external_ids[k]))
+                          for k in (keys.SUBNET, keys.SUBNET6) if k in switch.external_ids)
+        self._nb("delete network", self.nb.delete_switch, switch.name, pools)
+        LOG.info("network %s deleted", switch.name[:12])
         return Empty()
 
     # -- endpoints ------------------------------------------------------------------------
@@ -112,9 +168,10 @@ class OverlayDriver:
         if holder is not None:
             raise DriverError(f"address {want.ipv4.ip} is already used by endpoint {holder[:12]}")
         port_ids = {
-            keys.NETWORK_ID: req.network_id,
+            keys.NETWORK_ID: switch.name,
             keys.ENDPOINT_ID: req.endpoint_id,
             keys.HOST: self.host_id,
+            keys.HOSTNAME: self.hostname,
         }
         self._nb("create endpoint", self.nb.add_port, switch.name, req.endpoint_id,
                  [want.lsp_address], [want.lsp_address], port_ids)
@@ -178,7 +235,7 @@ class OverlayDriver:
                 "attached-mac": mac,
                 "iface-status": "active",
                 keys.OVS_ENDPOINT: req.endpoint_id,
-                keys.OVS_NETWORK: req.network_id,
+                keys.OVS_NETWORK: switch.name,
             })
         except (links.LinkError, OvsError) as exc:
             links.delete(outer)

@@ -15,7 +15,8 @@ from dockovn.network.api import CreateEndpointRequest, CreateNetworkRequest, Dri
 
 GENERIC_OPTIONS = "com.docker.network.generic"  # where `docker network create -o k=v` lands
 MTU_OPTIONS = ("mtu", "com.docker.network.driver.mtu")
-KNOWN_OPTIONS = MTU_OPTIONS
+ADOPT_OPTION = "dockovn.network"  # set by dockovn itself on other hosts: join this switch
+KNOWN_OPTIONS = (*MTU_OPTIONS, ADOPT_OPTION)
 MIN_MTU = 1280  # IPv6's minimum; below it IPv6 on the network would break
 
 
@@ -26,6 +27,8 @@ class NetworkSpec:
     subnet6: ipaddress.IPv6Network | None
     gateway6: ipaddress.IPv6Address | None
     mtu: int
+    address_space: str = ""     # whose IPAM gave the pool
+    adopt: str | None = None    # an existing switch this network is another host's view of
 
 
 @dataclass(frozen=True)
@@ -98,8 +101,13 @@ def network_spec(req: CreateNetworkRequest, default_mtu: int) -> NetworkSpec:
     if subnet is None:
         raise DriverError("an IPv4 subnet is required (docker network create --subnet ...)")
     subnet6, gateway6 = _one_pool(req.ipv6_data, 6)
-    mtu = _mtu(_generic_options(req.options), default_mtu)
-    return NetworkSpec(subnet, gateway, subnet6, gateway6, mtu)
+    generic = _generic_options(req.options)
+    mtu = _mtu(generic, default_mtu)
+    adopt = generic.get(ADOPT_OPTION) or None
+    if adopt is not None and not isinstance(adopt, str):
+        raise DriverError(f"option {ADOPT_OPTION} must be a string")
+    space = (req.ipv4_data or [None])[0].address_space
+    return NetworkSpec(subnet, gateway, subnet6, gateway6, mtu, space, adopt)
 
 
 def endpoint_spec(req: CreateEndpointRequest, subnet: str, subnet6: str | None) -> EndpointSpec:

@@ -13,9 +13,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from typing import Callable
+
+from ovsdbapp.backend.ovs_idl import command as ovs_command
+from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
-from dockovn.ovsdb import OwnConnection, close_api, commit, open_api
+from dockovn.ovsdb import OwnConnection, close_api, commit, open_api, reading
 
 LOG = logging.getLogger(__name__)
 
@@ -75,6 +79,60 @@ class _NbApi(OwnConnection, impl_idl.OvnNbApiIdlImpl):
     pass
 
 
+@dataclass(frozen=True)
+class AddressPool:
+    """An Address_Set used as an address pool: ``addresses`` are the ones taken."""
+
+    uuid: str
+    name: str
+    addresses: frozenset[str]
+    external_ids: dict[str, str]
+
+
+class _AllocateCommand(ovs_command.BaseCommand):
+    """Take one address from a pool, safely against every other writer.
+
+    ``row.verify("addresses")`` makes the transaction conditional on the set
+    being unchanged since we read it (an OVSDB "wait" operation). If another
+    host took an address in between, the server answers TRY_AGAIN and ovsdbapp
+    re-runs this command on the fresh set: allocations are serialised by the
+    NB server itself, with no lock and no duplicate.
+    """
+
+    def __init__(self, api, pool_name: str, choose: Callable[[frozenset[str]], str],
+                 note: Callable[[str], dict[str, str]] | None):
+        super().__init__(api)
+        self.pool_name = pool_name
+        self.choose = choose
+        self.note = note
+
+    def run_idl(self, txn):
+        row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", self.pool_name, None)
+        if row is None:
+            self.result = PoolNotFound(f"address pool {self.pool_name} does not exist")
+            return
+        row.verify("addresses")
+        try:
+            address = self.choose(frozenset(row.addresses))
+        except AllocationRefused as refusal:
+            # Not raised here: ovsdbapp would log it as a crash. The (empty)
+            # transaction commits and allocate() raises it to the caller.
+            self.result = refusal
+            return
+        row.addvalue("addresses", address)
+        for key, value in (self.note(address) if self.note else {}).items():
+            row.setkey("external_ids", key, value)
+        self.result = address
+
+
+class PoolNotFound(LookupError):
+    pass
+
+
+class AllocationRefused(Exception):
+    """Raised by an allocation's chooser: no address can be given; the message says why."""
+
+
 class Northbound:
     """A persistent connection to the OVN Northbound DB."""
 
@@ -94,13 +152,16 @@ class Northbound:
     def _switch_rows(self):
         return list(self.api.tables["Logical_Switch"].rows.values())
 
+    @reading
     def switches(self) -> list[LogicalSwitch]:
         return [_switch(r) for r in self._switch_rows()]
 
+    @reading
     def switch(self, name: str) -> LogicalSwitch | None:
         row = self.api.lookup("Logical_Switch", name, default=None)
         return _switch(row) if row is not None else None
 
+    @reading
     def switches_with(self, key: str, value: str | None = None) -> list[LogicalSwitch]:
         """Switches whose external_ids have ``key`` (equal to ``value`` if given)."""
         return [
@@ -109,6 +170,7 @@ class Northbound:
             if key in r.external_ids and (value is None or r.external_ids[key] == value)
         ]
 
+    @reading
     def port(self, name: str) -> LogicalPort | None:
         row = self.api.lookup("Logical_Switch_Port", name, default=None)
         if row is None:
@@ -116,6 +178,7 @@ class Northbound:
         owner = next((s.name for s in self._switch_rows() if row in s.ports), "")
         return _port(row, owner)
 
+    @reading
     def ports(self, switch_name: str) -> list[LogicalPort]:
         row = self.api.lookup("Logical_Switch", switch_name, default=None)
         if row is None:
@@ -135,9 +198,15 @@ class Northbound:
                             other_config=other_config or {}),
         )
 
-    def delete_switch(self, name: str) -> None:
-        """Delete a switch and (by OVSDB garbage collection) its ports; gone is fine."""
-        self._commit(f"deleting logical switch {name}", self.api.ls_del(name, if_exists=True))
+    def delete_switch(self, name: str, pools: tuple[str, ...] = ()) -> None:
+        """Delete a switch, its ports (by OVSDB garbage collection) and these address
+        pools, in one transaction; what is gone already is fine."""
+        commands = [self.api.ls_del(name, if_exists=True)]
+        for pool_name in pools:
+            pool = self.pool(pool_name)
+            if pool is not None:
+                commands.append(self.api.db_destroy("Address_Set", pool.uuid))
+        self._commit(f"deleting logical switch {name}", *commands)
 
     def set_switch_ids(self, name: str, external_ids: dict[str, str]) -> None:
         """Set some external_ids keys (a partial-map mutate, not a rewrite)."""
@@ -145,6 +214,11 @@ class Northbound:
             f"updating logical switch {name}",
             self.api.db_set("Logical_Switch", name, ("external_ids", external_ids)),
         )
+
+    def remove_switch_ids(self, name: str, keys: tuple[str, ...]) -> None:
+        self._commit(f"updating logical switch {name}",
+                     self.api.db_remove("Logical_Switch", name, "external_ids", *keys,
+                                        if_exists=True))
 
     def add_port(self, switch_name: str, port_name: str, addresses: list[str],
                  port_security: list[str], external_ids: dict[str, str]) -> None:
@@ -165,3 +239,65 @@ class Northbound:
             f"updating logical switch port {port_name}",
             self.api.db_set("Logical_Switch_Port", port_name, ("external_ids", external_ids)),
         )
+
+    # -- address pools (Address_Set rows) --------------------------------------------------
+
+    @reading
+    def pools(self) -> list[AddressPool]:
+        return [_pool(r) for r in self.api.tables["Address_Set"].rows.values()]
+
+    @reading
+    def pool(self, name: str) -> AddressPool | None:
+        row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", name, None)
+        return _pool(row) if row is not None else None
+
+    def create_pool(self, name: str, external_ids: dict[str, str]) -> None:
+        """Create an empty pool; fails if one of that name exists (the name is an index)."""
+        self._commit(f"creating address pool {name}",
+                     self.api.db_create("Address_Set", name=name, addresses=[],
+                                        external_ids=external_ids))
+
+    def delete_pool(self, name: str) -> None:
+        pool = self.pool(name)
+        if pool is None:
+            return
+        self._commit(f"deleting address pool {name}", self.api.db_destroy("Address_Set", pool.uuid))
+
+    def allocate(self, pool_name: str, choose: Callable[[frozenset[str]], str],
+                 note: Callable[[str], dict[str, str]] | None = None) -> str:
+        """Add ``choose(taken)`` to the pool in one conditional transaction; return it.
+
+        ``note(address)`` gives external_ids to set on the pool in the same
+        transaction (e.g. which address is the gateway).
+
+        ``choose`` raises AllocationRefused to refuse (pool full, address taken);
+        it reaches the caller unchanged and nothing is written.
+        """
+        command = _AllocateCommand(self.api, pool_name, choose, note)
+        try:
+            with self.api.transaction(check_error=True) as txn:
+                txn.add(command)
+        except (PoolNotFound, AllocationRefused):
+            raise
+        except Exception as exc:
+            raise NorthboundError(f"allocating from {pool_name}: {exc}") from exc
+        if isinstance(command.result, (AllocationRefused, PoolNotFound)):
+            raise command.result
+        return command.result
+
+    def release(self, pool_name: str, address: str, forget: tuple[str, ...] = ()) -> None:
+        """Return an address to the pool (a set mutate: no conflict to check), and
+        drop the ``forget`` external_ids keys in the same transaction."""
+        row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", pool_name, None)
+        if row is None or address not in row.addresses:
+            return
+        commands = [self.api.db_remove("Address_Set", str(row.uuid), "addresses", address,
+                                       if_exists=True)]
+        if forget:
+            commands.append(self.api.db_remove("Address_Set", str(row.uuid), "external_ids",
+                                               *forget, if_exists=True))
+        self._commit(f"releasing {address} to {pool_name}", *commands)
+
+
+def _pool(row) -> AddressPool:
+    return AddressPool(str(row.uuid), row.name, frozenset(row.addresses), dict(row.external_ids))

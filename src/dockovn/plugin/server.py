@@ -33,9 +33,14 @@ from dockovn.network.api import (
     DriverError,
     Empty,
     EndpointRequest,
+    IpamDriver,
     JoinRequest,
     NetworkDriver,
     NetworkRequest,
+    ReleaseAddressRequest,
+    ReleasePoolRequest,
+    RequestAddressRequest,
+    RequestPoolRequest,
 )
 
 LOG = logging.getLogger(__name__)
@@ -48,10 +53,12 @@ def _noop(_req=None) -> Empty:
     return Empty()
 
 
-def method_table(driver: NetworkDriver) -> dict[str, tuple[type[BaseModel] | None, Callable]]:
+def method_table(driver: NetworkDriver, ipam: IpamDriver | None
+                 ) -> dict[str, tuple[type[BaseModel] | None, Callable]]:
     """Method name -> (request type or None when the body is ignored, handler)."""
-    return {
-        "Plugin.Activate": (None, lambda: {"Implements": ["NetworkDriver"]}),
+    implements = ["NetworkDriver"] + (["IpamDriver"] if ipam is not None else [])
+    table = {
+        "Plugin.Activate": (None, lambda: {"Implements": implements}),
         "NetworkDriver.GetCapabilities": (None, driver.get_capabilities),
         "NetworkDriver.CreateNetwork": (CreateNetworkRequest, driver.create_network),
         "NetworkDriver.DeleteNetwork": (NetworkRequest, driver.delete_network),
@@ -68,6 +75,16 @@ def method_table(driver: NetworkDriver) -> dict[str, tuple[type[BaseModel] | Non
         "NetworkDriver.ProgramExternalConnectivity": (EndpointRequest, _noop),
         "NetworkDriver.RevokeExternalConnectivity": (EndpointRequest, _noop),
     }
+    if ipam is not None:
+        table.update({
+            "IpamDriver.GetCapabilities": (None, ipam.get_capabilities),
+            "IpamDriver.GetDefaultAddressSpaces": (None, ipam.get_default_address_spaces),
+            "IpamDriver.RequestPool": (RequestPoolRequest, ipam.request_pool),
+            "IpamDriver.ReleasePool": (ReleasePoolRequest, ipam.release_pool),
+            "IpamDriver.RequestAddress": (RequestAddressRequest, ipam.request_address),
+            "IpamDriver.ReleaseAddress": (ReleaseAddressRequest, ipam.release_address),
+        })
+    return table
 
 
 def describe_validation_error(method: str, exc: ValidationError) -> str:
@@ -88,13 +105,19 @@ def _reply(body: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=json.dumps(body), content_type=CONTENT_TYPE)
 
 
-def _err(message: str, status: int = 200) -> web.Response:
-    return _reply({"Err": message}, status)
+def _err(message: str, status: int = 200, method: str = "") -> web.Response:
+    body = {"Err": message}
+    if method.startswith("IpamDriver."):
+        # libnetwork's IPAM client reads "Error" (docs/ipam.md), its network
+        # driver client "Err": a 200 reply with only "Err" would look like success.
+        body["Error"] = message
+    return _reply(body, status)
 
 
 class PluginApp:
-    def __init__(self, driver: NetworkDriver, request_timeout: float = 10.0, workers: int = 16):
-        self.table = method_table(driver)
+    def __init__(self, driver: NetworkDriver, ipam: IpamDriver | None = None,
+                 request_timeout: float = 10.0, workers: int = 16):
+        self.table = method_table(driver, ipam)
         self.request_timeout = request_timeout
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dockovn-req")
         self.app = web.Application()
@@ -104,7 +127,7 @@ class PluginApp:
         method = request.match_info["method"]
         entry = self.table.get(method)
         if entry is None:
-            return _err(f"{method} is not implemented by dockovn", status=404)
+            return _err(f"{method} is not implemented by dockovn", 404, method)
         model, call = entry
         args = ()
         if model is not None:
@@ -112,27 +135,27 @@ class PluginApp:
             try:
                 body = json.loads(raw or b"null")
             except (ValueError, UnicodeDecodeError) as exc:
-                return _err(f"{method}: request body is not valid JSON: {exc}", status=400)
+                return _err(f"{method}: request body is not valid JSON: {exc}", 400, method)
             if not isinstance(body, dict):
-                return _err(f"{method}: request body must be a JSON object", status=400)
+                return _err(f"{method}: request body must be a JSON object", 400, method)
             try:
                 args = (model.model_validate(body),)
             except ValidationError as exc:
-                return _err(describe_validation_error(method, exc), status=400)
+                return _err(describe_validation_error(method, exc), 400, method)
         loop = asyncio.get_running_loop()
         try:
             result = await asyncio.wait_for(loop.run_in_executor(self.pool, call, *args),
                                             self.request_timeout)
         except DriverError as exc:
             LOG.warning("%s refused: %s", method, exc)
-            return _err(str(exc))
+            return _err(str(exc), 200, method)
         except asyncio.TimeoutError:
             LOG.error("%s timed out after %ss", method, self.request_timeout)
             return _err(f"{method} timed out after {self.request_timeout:g}s "
-                        "(is OVN Northbound reachable?)")
+                        "(is OVN Northbound reachable?)", 200, method)
         except Exception as exc:  # a bug: say so, but never a traceback or a 500
             LOG.exception("%s failed", method)
-            return _err(f"{method} failed: {type(exc).__name__}: {exc}")
+            return _err(f"{method} failed: {type(exc).__name__}: {exc}", 200, method)
         LOG.debug("%s ok", method)
         return _reply(result)
 

@@ -1,0 +1,277 @@
+"""The IpamDriver: cluster-wide address pools kept in OVN Northbound.
+
+Each pool is an NB ``Address_Set`` row whose ``addresses`` are the addresses
+taken. Every host's driver allocates from the same row, and each allocation is
+one transaction made conditional on the set it read (see ``Northbound.allocate``):
+when two hosts allocate at the same moment the NB server lets one through and
+the other's transaction is re-run on the new set. No duplicates, no lock, no
+extra service.
+
+One network, every host: when another host's driver makes a network appear in
+its own dockerd it passes ``--ipam-opt dockovn.network=<switch>``; RequestPool
+then hands out the existing pool instead of refusing a subnet already in use,
+and the gateway request returns the gateway already reserved.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+from typing import Iterator
+
+from dockovn.network import keys
+from dockovn.network.api import (
+    AddressSpaces,
+    DriverError,
+    Empty,
+    IpamCapabilities,
+    ReleaseAddressRequest,
+    ReleasePoolRequest,
+    RequestAddressReply,
+    RequestAddressRequest,
+    RequestPoolReply,
+    RequestPoolRequest,
+)
+from dockovn.ovn.nb import AllocationRefused, Northbound, NorthboundError, PoolNotFound
+
+LOG = logging.getLogger(__name__)
+
+ADDRESS_SPACE = "dockovn"
+GATEWAY_REQUEST = "com.docker.network.gateway"
+REQUEST_TYPE = "RequestAddressType"
+JOIN_OPTION = "dockovn.network"  # IPAM and network option: adopt this existing switch
+DEFAULT_V4_POOLS = ipaddress.ip_network("10.200.0.0/13")  # handed out as /24s
+DEFAULT_V6_POOLS = ipaddress.ip_network("fd00:d0c::/48")   # handed out as /64s
+
+# Address_Set external_ids
+POOL_SUBNET = keys.PREFIX + "subnet"
+POOL_RANGE = keys.PREFIX + "range"
+POOL_GATEWAY = keys.PREFIX + "gateway"
+
+
+def pool_name(subnet: ipaddress._BaseNetwork) -> str:
+    """An Address_Set name (letters, digits, underscores) for a subnet."""
+    return "dockovn_pool_" + re.sub(r"[^0-9A-Za-z]", "_", str(subnet))
+
+
+def pool_id(subnet: ipaddress._BaseNetwork) -> str:
+    return f"{ADDRESS_SPACE}/{subnet}"
+
+
+def parse_pool_id(value: str) -> ipaddress._BaseNetwork:
+    space, _, subnet = value.partition("/")
+    if space != ADDRESS_SPACE or not subnet:
+        raise DriverError(f"pool {value!r} is not a dockovn pool")
+    try:
+        return ipaddress.ip_network(subnet)
+    except ValueError:
+        raise DriverError(f"pool {value!r} is not a dockovn pool") from None
+
+
+def candidates(subnet: ipaddress._BaseNetwork, address_range: str | None) -> Iterator:
+    """Usable addresses, lowest first: inside the range (``--ip-range``) if one is set,
+    never the subnet's own address nor (IPv4) its broadcast address."""
+    within = ipaddress.ip_network(address_range) if address_range else subnet
+    for ip in within:
+        if ip == subnet.network_address:
+            continue
+        if subnet.version == 4 and subnet.prefixlen < 31 and ip == subnet.broadcast_address:
+            continue
+        yield ip
+
+
+def lowest_free(subnet, address_range, taken: frozenset[str]) -> str:
+    for ip in candidates(subnet, address_range):
+        if str(ip) not in taken:
+            return str(ip)
+    raise AllocationRefused(f"no free address left in {address_range or subnet}")
+
+
+class OvnIpam:
+    def __init__(self, nb: Northbound):
+        self.nb = nb
+
+    def get_capabilities(self) -> IpamCapabilities:
+        return IpamCapabilities(requires_mac_address=False, requires_request_replay=False)
+
+    def get_default_address_spaces(self) -> AddressSpaces:
+        return AddressSpaces(local_default=ADDRESS_SPACE, global_default=ADDRESS_SPACE)
+
+    # -- pools ----------------------------------------------------------------------------
+
+    def request_pool(self, req: RequestPoolRequest) -> RequestPoolReply:
+        if req.address_space not in ("", ADDRESS_SPACE):
+            raise DriverError(f"unknown address space {req.address_space!r} "
+                              f"(dockovn has one: {ADDRESS_SPACE})")
+        join = (req.options or {}).get(JOIN_OPTION)
+        if req.pool:
+            subnet = self._subnet(req.pool, req.v6)
+        else:
+            subnet = self._free_subnet(req.v6)
+        address_range = self._range(req.sub_pool, subnet)
+        name = pool_name(subnet)
+        for _ in range(3):  # another host may create the same pool at this moment
+            existing = self.nb.pool(name)
+            if existing is not None:
+                self._check_reuse(subnet, join)
+                return RequestPoolReply(pool_id=pool_id(subnet), pool=str(subnet))
+            self._check_overlap(subnet)
+            ids = {POOL_SUBNET: str(subnet)}
+            if address_range:
+                ids[POOL_RANGE] = address_range
+            try:
+                self.nb.create_pool(name, ids)
+                LOG.info("pool %s created", subnet)
+                return RequestPoolReply(pool_id=pool_id(subnet), pool=str(subnet))
+            except NorthboundError:
+                if self.nb.pool(name) is None:
+                    raise
+        raise DriverError(f"could not create pool {subnet}: it keeps changing")
+
+    def _subnet(self, pool: str, v6: bool):
+        try:
+            subnet = ipaddress.ip_network(pool, strict=True)
+        except ValueError as exc:
+            raise DriverError(f"invalid pool {pool!r}: {exc}") from None
+        if (subnet.version == 6) != v6:
+            raise DriverError(f"pool {pool} is not an IPv{6 if v6 else 4} subnet")
+        return subnet
+
+    @staticmethod
+    def _range(sub_pool: str, subnet) -> str | None:
+        if not sub_pool:
+            return None
+        try:
+            sub = ipaddress.ip_network(sub_pool, strict=True)
+        except ValueError as exc:
+            raise DriverError(f"invalid --ip-range {sub_pool!r}: {exc}") from None
+        if sub.version != subnet.version or not sub.subnet_of(subnet):
+            raise DriverError(f"--ip-range {sub} is not inside {subnet}")
+        return str(sub)
+
+    def _networks_using(self, subnet) -> list:
+        key = keys.SUBNET6 if subnet.version == 6 else keys.SUBNET
+        return [s for s in self.nb.switches_with(key, str(subnet))
+                if s.external_ids.get(keys.IPAM) == ADDRESS_SPACE]
+
+    def _check_reuse(self, subnet, join: str | None) -> None:
+        users = self._networks_using(subnet)
+        if not users:
+            return  # left by a create that failed halfway: take it over
+        if join and any(s.name == join for s in users):
+            return  # another host's view of the same network
+        names = ", ".join(s.external_ids.get(keys.NETWORK_NAME, s.name[:12]) for s in users)
+        raise DriverError(f"subnet {subnet} is already used by dockovn network {names} "
+                          "(a network created on one host appears on every host)")
+
+    def _check_overlap(self, subnet) -> None:
+        for pool in self.nb.pools():
+            other = pool.external_ids.get(POOL_SUBNET)
+            if not other:
+                continue
+            other_net = ipaddress.ip_network(other)
+            if other_net.version == subnet.version and other_net.overlaps(subnet):
+                raise DriverError(f"subnet {subnet} overlaps dockovn pool {other_net}")
+
+    def _free_subnet(self, v6: bool):
+        used = [ipaddress.ip_network(p.external_ids[POOL_SUBNET]) for p in self.nb.pools()
+                if POOL_SUBNET in p.external_ids]
+        space, prefix = (DEFAULT_V6_POOLS, 64) if v6 else (DEFAULT_V4_POOLS, 24)
+        for candidate in space.subnets(new_prefix=prefix):
+            if not any(u.version == candidate.version and u.overlaps(candidate) for u in used):
+                return candidate
+        raise DriverError(f"no free /{prefix} left in {space}; pass --subnet")
+
+    def release_pool(self, req: ReleasePoolRequest) -> Empty:
+        subnet = parse_pool_id(req.pool_id)
+        if self._networks_using(subnet):
+            return Empty()  # the network still exists (other hosts): keep its pool
+        self._nb("release pool", self.nb.delete_pool, pool_name(subnet))
+        LOG.info("pool %s released", subnet)
+        return Empty()
+
+    # -- addresses -------------------------------------------------------------------------
+
+    def request_address(self, req: RequestAddressRequest) -> RequestAddressReply:
+        subnet = parse_pool_id(req.pool_id)
+        name = pool_name(subnet)
+        pool = self.nb.pool(name)
+        if pool is None:
+            raise DriverError(f"pool {req.pool_id} not found")
+        address_range = pool.external_ids.get(POOL_RANGE)
+        want = self._address(req.address, subnet) if req.address else None
+        is_gateway = (req.options or {}).get(REQUEST_TYPE) == GATEWAY_REQUEST
+        note = None
+        if is_gateway:
+            gateway = pool.external_ids.get(POOL_GATEWAY)
+            if gateway:  # reserved already: another host's view of this network
+                if want is not None and str(want) != gateway:
+                    raise DriverError(f"the gateway of {subnet} is {gateway}, not {want}")
+                return RequestAddressReply(address=f"{gateway}/{subnet.prefixlen}")
+            want = want or next(candidates(subnet, None))
+            note = lambda ip: {POOL_GATEWAY: ip}  # noqa: E731  (same transaction)
+
+        def choose(taken: frozenset[str]) -> str:
+            if want is None:
+                return lowest_free(subnet, address_range, taken)
+            if str(want) in taken:
+                raise AllocationRefused(f"address {want} is already in use by "
+                                        f"{self._holder(subnet, str(want), taken)}")
+            return str(want)
+
+        try:
+            ip = self.nb.allocate(name, choose, note)
+        except AllocationRefused as exc:
+            raise DriverError(str(exc)) from None
+        except PoolNotFound:
+            raise DriverError(f"pool {req.pool_id} not found") from None
+        except NorthboundError as exc:
+            raise DriverError(str(exc)) from exc
+        return RequestAddressReply(address=f"{ip}/{subnet.prefixlen}")
+
+    @staticmethod
+    def _address(value: str, subnet):
+        try:
+            ip = ipaddress.ip_address(value.split("/")[0])
+        except ValueError as exc:
+            raise DriverError(f"invalid address {value!r}: {exc}") from None
+        if ip not in subnet:
+            raise DriverError(f"address {ip} is outside the pool {subnet}")
+        return ip
+
+    def _holder(self, subnet, ip: str, taken: frozenset[str]) -> str:
+        """Who holds ``ip``, in words a user can act on."""
+        for switch in self._networks_using(subnet):
+            network = switch.external_ids.get(keys.NETWORK_NAME, switch.name[:12])
+            if switch.external_ids.get(keys.GATEWAY) == ip or \
+                    switch.external_ids.get(keys.GATEWAY6) == ip:
+                return f"the gateway of network {network}"
+            for port in self.nb.ports(switch.name):
+                if any(ip in entry.split()[1:] for entry in port.addresses):
+                    who = port.external_ids.get(keys.CONTAINER_NAME) or \
+                        f"endpoint {port.name[:12]}"
+                    return f"{who} on network {network}"
+        return "another endpoint (or an --aux-address)"
+
+    def release_address(self, req: ReleaseAddressRequest) -> Empty:
+        subnet = parse_pool_id(req.pool_id)
+        name = pool_name(subnet)
+        pool = self.nb.pool(name)
+        ip = req.address.split("/")[0]
+        if pool is None:
+            return Empty()
+        forget: tuple[str, ...] = ()
+        if pool.external_ids.get(POOL_GATEWAY) == ip:
+            if self._networks_using(subnet):
+                return Empty()  # shared by every host's view of the network
+            forget = (POOL_GATEWAY,)
+        self._nb("release address", self.nb.release, name, ip, forget)
+        return Empty()
+
+    @staticmethod
+    def _nb(what: str, fn, *args):
+        try:
+            return fn(*args)
+        except NorthboundError as exc:
+            raise DriverError(f"{what}: {exc}") from exc

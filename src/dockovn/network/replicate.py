@@ -1,0 +1,131 @@
+"""One network, every host: keep this host's dockerd in step with OVN's networks.
+
+Docker has no cluster view outside swarm, so each host's driver makes every
+dockovn network that uses dockovn's IPAM appear in its own dockerd, under the
+same name and subnet, and removes it when the network is gone from OVN. The
+local network is created with ``-o dockovn.network=<switch>`` (and the same as
+an IPAM option), so this host's CreateNetwork joins the existing logical switch
+and its RequestPool shares the existing pool instead of refusing the subnet.
+
+Networks on Docker's own IPAM (the default when ``--ipam-driver dockovn`` is
+not given) are left on the host that made them: their addresses are chosen per
+host and would clash across hosts.
+
+The loop reads OVN from the local IDL cache (kept current by ovsdbapp) and
+calls Docker only when the set of networks changed; it runs in its own thread,
+never on the plugin's request path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+from dockovn.host.docker_engine import DockerEngine
+from dockovn.network import keys
+from dockovn.network.ipam import ADDRESS_SPACE, JOIN_OPTION
+from dockovn.ovn.nb import LogicalSwitch, Northbound
+
+LOG = logging.getLogger(__name__)
+
+DRIVER_NAME = "dockovn"
+
+
+def aliases(switch: LogicalSwitch) -> set[str]:
+    """Every Docker NetworkID that names this switch on some host."""
+    ids = {switch.name}
+    ids.update(k[len(keys.DOCKER_ID_PREFIX):] for k in switch.external_ids
+               if k.startswith(keys.DOCKER_ID_PREFIX))
+    return ids
+
+
+class NetworkReplicator:
+    def __init__(self, nb: Northbound, engine_factory: Callable[[], DockerEngine],
+                 interval: float = 0.5, resync_every: float = 30.0):
+        self.nb = nb
+        self.engine_factory = engine_factory
+        self.interval = interval
+        self.resync_every = resync_every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dockovn-replicate", daemon=True)
+        self._warned: set[str] = set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        engine = None
+        last_state = None
+        idle = 0.0
+        while not self._stop.wait(self.interval):
+            idle += self.interval
+            state = self._nb_state()
+            if state == last_state and idle < self.resync_every:
+                continue
+            try:
+                engine = engine or self.engine_factory()
+                self.reconcile(engine)
+                last_state, idle = state, 0.0
+            except Exception as exc:  # dockerd down or restarting: retry next round
+                LOG.debug("replicating networks: %s", exc)
+                if engine is not None:
+                    engine.close()
+                engine = None
+        if engine is not None:
+            engine.close()
+
+    def _nb_state(self):
+        return frozenset(
+            (s.name, s.external_ids.get(keys.NETWORK_NAME), frozenset(aliases(s)))
+            for s in self.nb.switches_with(keys.NETWORK_ID))
+
+    def reconcile(self, engine: DockerEngine) -> None:
+        switches = self.nb.switches_with(keys.NETWORK_ID)
+        local = engine.networks(DRIVER_NAME)
+        local_ids = {n.id for n in local}
+        local_names = {n.name: n.id for n in local}
+        for switch in switches:
+            ids = switch.external_ids
+            name = ids.get(keys.NETWORK_NAME)
+            if ids.get(keys.IPAM) != ADDRESS_SPACE or not name:
+                continue  # host-local addressing, or not named yet
+            if aliases(switch) & local_ids:
+                continue  # this host has it
+            if name in local_names:
+                if name not in self._warned:
+                    LOG.warning("network %s exists on another host but this host has a "
+                                "different network of that name; not replicated", name)
+                    self._warned.add(name)
+                continue
+            self._create_local(engine, switch, name)
+        known = set().union(*(aliases(s) for s in switches)) if switches else set()
+        for net in local:
+            if net.id not in known:
+                self._remove_local(engine, net.id, net.name)
+
+    def _create_local(self, engine: DockerEngine, switch: LogicalSwitch, name: str) -> None:
+        ids = switch.external_ids
+        subnets = [(ids[keys.SUBNET], ids.get(keys.GATEWAY))]
+        if keys.SUBNET6 in ids:
+            subnets.append((ids[keys.SUBNET6], ids.get(keys.GATEWAY6)))
+        options = {JOIN_OPTION: switch.name}
+        if keys.MTU in ids:
+            options["mtu"] = ids[keys.MTU]
+        try:
+            engine.create_network(name, DRIVER_NAME, subnets, options, {JOIN_OPTION: switch.name})
+            LOG.info("network %s (%s) from another host now on this host", name, ids[keys.SUBNET])
+        except Exception as exc:
+            LOG.warning("could not add network %s on this host: %s", name, exc)
+
+    def _remove_local(self, engine: DockerEngine, network_id: str, name: str) -> None:
+        try:
+            engine.remove_network(network_id)
+            LOG.info("network %s removed from OVN; removed on this host", name)
+        except Exception as exc:
+            if name not in self._warned:
+                LOG.warning("network %s is gone from OVN but stays on this host: %s", name, exc)
+                self._warned.add(name)

@@ -1,0 +1,274 @@
+"""Several hosts on one machine: a central and N hosts as network namespaces.
+
+Each host has its own Open vSwitch (userspace datapath), ovn-controller, dockerd
+and dockovn driver, set up with the same `dockovn central start` / `dockovn host
+setup` commands a user runs. An underlay Linux bridge in the central's namespace
+joins them (172.31.255.0/24, inside these namespaces only).
+
+    central ns: ulbr 172.31.255.1 ── veth ── host1 ns: ul0 ∈ br-phy 172.31.255.11
+                                    └─ veth ── host2 ns: ul0 ∈ br-phy 172.31.255.12
+
+Userspace tunnels need the tunnel IP on an OVS bridge (br-phy) holding the
+underlay port; the host's kernel stack routes through it too. dockerd finds
+plugins only in /run/docker/plugins, so each host's dockerd runs in a private
+mount namespace where its own folder is mounted there.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import docker
+
+from dockovn.deploy import dockerd, procs
+
+from tests.support import wait
+
+BASE = "/tmp/dkmh"  # short: unix socket paths under it must stay < 108 bytes
+PREFIX = "dkmh-"
+UNDERLAY = "172.31.255"
+CENTRAL_IP = f"{UNDERLAY}.1"
+
+
+def sh(*cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+    done = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}): "
+                           f"{done.stderr.strip() or done.stdout.strip()}")
+    return done
+
+
+def in_ns(ns: str, *cmd: str, **kw) -> subprocess.CompletedProcess:
+    return sh("ip", "netns", "exec", ns, *cmd, **kw)
+
+
+def dockovn(ns: str, *args: str) -> subprocess.CompletedProcess:
+    return in_ns(ns, sys.executable, "-m", "dockovn", *args, timeout=120)
+
+
+@dataclass
+class Host:
+    name: str   # h1, h2, ...
+    index: int
+
+    @property
+    def ns(self) -> str:
+        return PREFIX + self.name
+
+    @property
+    def dir(self) -> str:
+        return os.path.join(BASE, self.name)
+
+    @property
+    def ip(self) -> str:
+        return f"{UNDERLAY}.{10 + self.index}"
+
+    @property
+    def ovs_db(self) -> str:
+        return f"unix:{self.dir}/db.sock"
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.dir}/docker.sock"
+
+    @property
+    def plugins(self) -> str:
+        return os.path.join(self.dir, "plugins")
+
+    def pidfile(self, daemon: str) -> str:
+        return os.path.join(self.dir, f"{daemon}.pid")
+
+    def docker(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.docker_host, timeout=120)
+
+    def vsctl(self, *args: str) -> str:
+        return in_ns(self.ns, "ovs-vsctl", f"--db={self.ovs_db}", *args).stdout
+
+    def appctl(self, target: str, *args: str) -> str:
+        return in_ns(self.ns, "ovs-appctl", "-t", os.path.join(self.dir, target), *args).stdout
+
+
+@dataclass
+class Cluster:
+    hosts: list[Host] = field(default_factory=list)
+    central_ns: str = PREFIX + "c"
+    central_dir: str = os.path.join(BASE, "central")
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def nb(self) -> str:
+        return f"unix:{self.central_dir}/ovnnb_db.sock"
+
+    @property
+    def sb(self) -> str:
+        return f"unix:{self.central_dir}/ovnsb_db.sock"
+
+    def host(self, name: str) -> Host:
+        return next(h for h in self.hosts if h.name == name)
+
+
+def start(n_hosts: int = 2) -> Cluster:
+    t0 = time.monotonic()
+    teardown()  # whatever an earlier run left behind
+    cluster = Cluster(hosts=[Host(f"h{i}", i) for i in range(1, n_hosts + 1)])
+    try:
+        _underlay(cluster)
+        _central(cluster)
+        for host in cluster.hosts:
+            _host(cluster, host)
+        for host in cluster.hosts:
+            _prime_tunnels(cluster, host)
+        for host in cluster.hosts:
+            _driver_and_dockerd(host)
+        _wait_chassis(cluster)
+    except BaseException:
+        save_logs()
+        teardown()
+        raise
+    cluster.timings["start"] = time.monotonic() - t0
+    return cluster
+
+
+def _underlay(cluster: Cluster) -> None:
+    os.makedirs(BASE, exist_ok=True)
+    sh("ip", "netns", "add", cluster.central_ns)
+    in_ns(cluster.central_ns, "ip", "link", "set", "lo", "up")
+    in_ns(cluster.central_ns, "ip", "link", "add", "ulbr", "type", "bridge")
+    in_ns(cluster.central_ns, "ip", "addr", "add", f"{CENTRAL_IP}/24", "dev", "ulbr")
+    in_ns(cluster.central_ns, "ip", "link", "set", "ulbr", "up")
+    # The userspace datapath does not finish checksums left for offload: every
+    # kernel-made packet entering OVS must carry a complete one, or TCP dies.
+    in_ns(cluster.central_ns, "ethtool", "-K", "ulbr", "tx", "off")
+    for host in cluster.hosts:
+        sh("ip", "netns", "add", host.ns)
+        in_ns(host.ns, "ip", "link", "set", "lo", "up")
+        sh("ip", "link", "add", f"ul-{host.name}", "netns", cluster.central_ns, "type", "veth",
+           "peer", "name", "ul0", "netns", host.ns)
+        in_ns(cluster.central_ns, "ip", "link", "set", f"ul-{host.name}", "master", "ulbr", "up")
+        in_ns(cluster.central_ns, "ethtool", "-K", f"ul-{host.name}", "tx", "off")
+        in_ns(host.ns, "ip", "link", "set", "ul0", "up")
+
+
+def _central(cluster: Cluster) -> None:
+    d = cluster.central_dir
+    dockovn(cluster.central_ns, "central", "start", "--rundir", d, "--dbdir", d, "--logdir", d,
+            "--nb-addr", CENTRAL_IP, "--sb-addr", CENTRAL_IP)
+
+
+def _host(cluster: Cluster, host: Host) -> None:
+    d = host.dir
+    os.makedirs(host.plugins, exist_ok=True)
+    dockovn(host.ns, "host", "setup", "--central", CENTRAL_IP, "--encap-ip", host.ip,
+            "--hostname", host.name, "--ovs-rundir", d, "--ovs-dbdir", d, "--ovs-logdir", d,
+            "--ovn-rundir", d, "--ovn-logdir", d)
+    # The underlay port and the tunnel IP live on br-phy (userspace tunnelling).
+    host.vsctl("--may-exist", "add-br", "br-phy", "--", "set", "Bridge", "br-phy",
+               "datapath_type=netdev", "--", "--may-exist", "add-port", "br-phy", "ul0")
+    in_ns(host.ns, "ip", "addr", "add", f"{host.ip}/24", "dev", "br-phy")
+    in_ns(host.ns, "ip", "link", "set", "br-phy", "up")
+    in_ns(host.ns, "ethtool", "-K", "br-phy", "tx", "off")  # see _underlay
+
+
+def _prime_tunnels(cluster: Cluster, host: Host) -> None:
+    # Userspace tunnels need the peer's neighbour entry before the first packet.
+    peers = [CENTRAL_IP] + [h.ip for h in cluster.hosts if h is not host]
+    for ip in peers:
+        wait.until(lambda ip=ip: in_ns(host.ns, "ping", "-c", "1", "-W", "1", ip,
+                                       check=False).returncode == 0,
+                   15, what=f"{host.name} reaching {ip} over the underlay")
+
+
+def _driver_and_dockerd(host: Host) -> None:
+    d = host.dir
+    # The driver first: a dockerd that restores dockovn networks looks the plugin up at boot.
+    log = open(os.path.join(d, "driver.log"), "ab")
+    subprocess.Popen(["ip", "netns", "exec", host.ns, sys.executable, "-m", "dockovn", "-v",
+                      "driver", "--plugin-dir", host.plugins, "--ovs-db", host.ovs_db,
+                      "--docker-host", host.docker_host, "--pidfile", host.pidfile("driver")],
+                     stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    log.close()
+    wait.until(lambda: os.path.exists(os.path.join(host.plugins, "dockovn.sock")), 30,
+               what=f"{host.name} driver socket")
+
+    config = os.path.join(d, "daemon.json")
+    with open(config, "w") as f:
+        json.dump({}, f)
+    os.makedirs("/run/docker/plugins", exist_ok=True)
+    # `ip netns exec` remounts /sys and hides the cgroup tree from dockerd: use nsenter.
+    inner = (f"mount --bind {host.plugins} /run/docker/plugins && "
+             f"exec nsenter --net=/var/run/netns/{host.ns} dockerd --data-root {d}/docker "
+             f"--exec-root {d}/exec --pidfile {host.pidfile('docker')} -H {host.docker_host} "
+             f"--storage-driver=vfs --cgroup-parent={host.ns}-docker --config-file {config} "
+             f"--shutdown-timeout 1")
+    log = open(os.path.join(d, "dockerd.log"), "ab")
+    subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", inner],
+                     stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    log.close()
+    wait.until(lambda: dockerd.answers(host.docker_host), 60, step=0.2,
+               what=f"{host.name} dockerd")
+    dockerd.ensure_image(host.docker_host)
+
+
+def _wait_chassis(cluster: Cluster) -> None:
+    def all_registered() -> bool:
+        out = in_ns(cluster.central_ns, "ovn-sbctl", f"--db={cluster.sb}", "--columns=hostname",
+                    "list", "Chassis", check=False).stdout
+        return all(h.name in out for h in cluster.hosts)
+
+    wait.until(all_registered, 30, what="every chassis in the Southbound DB")
+
+
+LOG_COPY = "/tmp/dkmh-logs"
+
+
+def save_logs() -> str:
+    """Keep every daemon's log (BASE is removed by teardown) for a failed run's report."""
+    shutil.rmtree(LOG_COPY, ignore_errors=True)
+    for path in glob.glob(os.path.join(BASE, "*", "*.log")):
+        dest = os.path.join(LOG_COPY, os.path.relpath(path, BASE))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copy(path, dest)
+    return LOG_COPY
+
+
+def _stop_pidfile(path: str, timeout: float = 20) -> None:
+    procs.stop(path, timeout=timeout)
+
+
+def teardown() -> None:
+    """Stop every daemon under BASE, delete the namespaces and folders. Safe to repeat."""
+    hosts = sorted(glob.glob(os.path.join(BASE, "h*")))
+    for d in hosts:  # dockerd first: it calls the driver to unplug its containers
+        _stop_pidfile(os.path.join(d, "docker.pid"), timeout=30)
+    for d in hosts:
+        for daemon in ("driver", "ovn-controller", "ovs-vswitchd", "ovsdb-server"):
+            _stop_pidfile(os.path.join(d, f"{daemon}.pid"))
+    central = os.path.join(BASE, "central")
+    for daemon in ("ovn-northd", "ovnnb_db", "ovnsb_db"):
+        _stop_pidfile(os.path.join(central, f"{daemon}.pid"))
+    # Anything else still running from BASE (containerd-shims of a killed dockerd).
+    for line in sh("ps", "-eo", "pid=,args=").stdout.splitlines():
+        pid, _, args = line.strip().partition(" ")
+        if BASE + "/" in args and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 9)
+            except ProcessLookupError:
+                pass
+    for ns in sh("ip", "netns", "list").stdout.split():
+        if ns.startswith(PREFIX):
+            sh("ip", "netns", "del", ns, check=False)
+    for cg in glob.glob(f"/sys/fs/cgroup/*/{PREFIX}*-docker") + \
+            glob.glob(f"/sys/fs/cgroup/{PREFIX}*-docker"):
+        for sub in sorted(glob.glob(os.path.join(cg, "**/"), recursive=True), reverse=True):
+            try:
+                os.rmdir(sub)
+            except OSError:
+                pass
+    shutil.rmtree(BASE, ignore_errors=True)
