@@ -230,3 +230,32 @@ def test_ls_shows_networks_and_container_names(client, nb, cleanup):
     row = rows[0]
     assert row["container"] == c.name and row["ip"] == ip_of(c, net)
     assert row["port"] == eid[:12] and row["up"] == "yes" and row["chassis"]
+
+
+def test_dockovn_ipam_through_docker(stack, nb, cleanup, client):
+    """`--ipam-driver dockovn`: gateway, --aux-address and --ip reserved in NB; a taken
+    --ip is refused naming the container that holds it."""
+    name = unique("ipam")
+    docker("network", "create", "-d", "dockovn", "--ipam-driver", "dockovn",
+           "--subnet", "10.52.0.0/24", "--aux-address", "router=10.52.0.9", name)
+    net = client.networks.get(name)
+    cleanup.append(net)
+    assert net.attrs["IPAM"]["Driver"] == "dockovn"
+    holder = container(client, cleanup, net)
+    assert ip_of(holder, net) == "10.52.0.2"  # .1 is the gateway
+    pool = nb.pool("dockovn_pool_10_52_0_0_24")
+    assert {"10.52.0.1", "10.52.0.2", "10.52.0.9"} <= pool.addresses
+    wait.until(lambda: nb.port(endpoint_of(holder, net)).external_ids.get(keys.CONTAINER_NAME))
+    taken = docker("run", "-d", f"--net={name}", "--ip=10.52.0.2", IMAGE, "sleep", "60",
+                   check=False)
+    assert taken.returncode != 0
+    assert f"address 10.52.0.2 is already in use by {holder.name}" in taken.stderr
+    aux = docker("run", "-d", f"--net={name}", "--ip=10.52.0.9", IMAGE, "sleep", "60",
+                 check=False)
+    assert aux.returncode != 0 and "10.52.0.9 is already in use" in aux.stderr
+    for c in client.containers.list(all=True, filters={"network": name}):
+        if c.id != holder.id:
+            c.remove(force=True)
+    holder.remove(force=True)
+    net.remove()
+    wait.until(lambda: nb.pool("dockovn_pool_10_52_0_0_24") is None, what="pool gone with network")

@@ -40,3 +40,15 @@ def test_failed_transaction_writes_nothing(nb):
     nb.delete_switch("sw-txn")
     nb.delete_switch("sw-txn")  # gone already: fine
     wait.until(lambda: nb.switch("sw-txn") is None)
+
+
+def test_cluster_connection_string_with_a_dead_member(nb_db, workdir):
+    # A Raft cluster is given as "a,b,c": members that do not answer are skipped.
+    dead = f"unix:{workdir}/no-such-nb.sock"
+    client = Northbound(f"{dead},{nb_db.remote}")
+    try:
+        client.create_switch("via-cluster-string", {"k": "v"})
+        wait.until(lambda: client.switch("via-cluster-string"))
+        client.delete_switch("via-cluster-string")
+    finally:
+        client.close()

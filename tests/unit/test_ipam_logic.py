@@ -1,0 +1,47 @@
+"""Pure IPAM logic: pool names and IDs, candidate order, exhaustion."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+import pytest
+
+from dockovn.network import ipam
+from dockovn.network.api import DriverError
+from dockovn.ovn.nb import AllocationRefused
+
+
+@pytest.mark.parametrize("subnet", ["10.0.0.0/24", "fd00:1::/64", "192.168.255.128/25"])
+def test_pool_names_are_address_set_identifiers(subnet):
+    name = ipam.pool_name(ipaddress.ip_network(subnet))
+    assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)
+
+
+def test_pool_id_round_trip():
+    net = ipaddress.ip_network("10.1.2.0/24")
+    assert ipam.parse_pool_id(ipam.pool_id(net)) == net
+    with pytest.raises(DriverError):
+        ipam.parse_pool_id("LocalDefault/10.1.2.0/24")
+
+
+def test_candidates_skip_network_and_broadcast():
+    net = ipaddress.ip_network("10.0.0.0/29")
+    assert [str(ip) for ip in ipam.candidates(net, None)] == [f"10.0.0.{i}" for i in range(1, 7)]
+
+
+def test_candidates_ipv6_keep_the_last_address():
+    net = ipaddress.ip_network("fd00::/126")
+    assert [str(ip) for ip in ipam.candidates(net, None)] == ["fd00::1", "fd00::2", "fd00::3"]
+
+
+def test_lowest_free_and_exhaustion():
+    net = ipaddress.ip_network("10.0.0.0/30")
+    assert ipam.lowest_free(net, None, frozenset({"10.0.0.1"})) == "10.0.0.2"
+    with pytest.raises(AllocationRefused, match="no free address"):
+        ipam.lowest_free(net, None, frozenset({"10.0.0.1", "10.0.0.2"}))
+
+
+def test_lowest_free_within_range():
+    net = ipaddress.ip_network("10.0.0.0/24")
+    assert ipam.lowest_free(net, "10.0.0.128/25", frozenset()) == "10.0.0.128"
