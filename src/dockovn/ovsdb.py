@@ -81,3 +81,9 @@ def reading(method):
             return method(self, *args, **kwargs)
 
     return wrapper
+
+
+def connected(api) -> bool:
+    """Whether the IDL's session to the server is up right now."""
+    session = getattr(api.idl, "_session", None)  # python-ovs keeps it private
+    return session is None or session.is_connected()

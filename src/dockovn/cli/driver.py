@@ -13,6 +13,8 @@ import click
 from dockovn.cli.common import host_remotes
 from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST, DockerEngine
 from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch
+from dockovn.network import gc
+from dockovn.network.gc import Collector
 from dockovn.network.ipam import OvnIpam
 from dockovn.network.names import NameSync
 from dockovn.network.replicate import NetworkReplicator
@@ -24,7 +26,8 @@ LOG = logging.getLogger("dockovn.driver")
 
 
 def run_driver(nb_remote: str | None, ovs_db: str, bridge: str, plugin_dir: str, mtu: int,
-               docker_host: str, request_timeout: float, pidfile: str | None) -> None:
+               docker_host: str, request_timeout: float, pidfile: str | None,
+               gc_min_age: float) -> None:
     if pidfile:
         write_pidfile(pidfile)
     nb_remote = nb_remote or host_remotes(ovs_db)[0]
@@ -50,6 +53,10 @@ def run_driver(nb_remote: str | None, ovs_db: str, bridge: str, plugin_dir: str,
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await serve(plugin, socket_path("dockovn", plugin_dir), stop)
+
+    if gc_min_age >= 0:  # reconcile with NB, OVS and dockerd (off the request path)
+        gc.run_in_background(Collector(nb, ovs, host_id, lambda: DockerEngine(docker_host),
+                                       gc_min_age))
 
     try:
         asyncio.run(main())
@@ -85,6 +92,9 @@ def write_pidfile(path: str) -> None:
 @click.option("--request-timeout", default=10.0, show_default=True,
               help="Seconds before a plugin request is answered with an error.")
 @click.option("--pidfile", default=None, help="Write the driver's pid here (removed on exit).")
+@click.option("--gc-min-age", default=60.0, show_default=True,
+              help="At start, remove stale state older than this many seconds (`dockovn gc`); "
+                   "negative: do not.")
 def driver_command(**kwargs) -> None:
     """Run the Docker network plugin in the foreground."""
     run_driver(**kwargs)

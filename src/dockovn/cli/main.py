@@ -9,6 +9,7 @@ import click
 from dockovn import __version__
 from dockovn.cli.central import central_group
 from dockovn.cli.driver import driver_command
+from dockovn.cli.gc import gc
 from dockovn.cli.host import host_group
 from dockovn.cli.ls import ls
 from dockovn.cli.up import down, up
@@ -23,7 +24,7 @@ def cli(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-for command in (central_group, host_group, driver_command, up, down, ls):
+for command in (central_group, host_group, driver_command, up, down, ls, gc):
     cli.add_command(command)
 
 

@@ -45,6 +45,16 @@ class DockerEngine:
             out.append(NetworkInfo(raw["Id"], raw["Name"], raw["Driver"]))
         return out
 
+    def live_endpoints(self, driver: str) -> dict[str, str]:
+        """Endpoint ID -> container name, for every container attached to a ``driver`` network."""
+        out = {}
+        for raw in self.client.api.networks(filters={"driver": driver}):
+            detail = self.client.api.inspect_network(raw["Id"])
+            for info in (detail.get("Containers") or {}).values():
+                if info.get("EndpointID"):
+                    out[info["EndpointID"]] = info.get("Name", "")
+        return out
+
     def attachments(self, container_id: str | None = None) -> list[Attachment]:
         """Every container's endpoints (or one container's), with the container name."""
         if container_id is not None:

@@ -82,6 +82,11 @@ class LocalSwitch:
         return out
 
     @reading
+    def all_port_names(self) -> set[str]:
+        """Ports on any bridge of this Open vSwitch."""
+        return {p.name for p in self.api.tables["Port"].rows.values()}
+
+    @reading
     def port(self, port_name: str) -> BridgePort | None:
         return next((p for p in self.ports() if p.name == port_name), None)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import time
 from typing import Iterator
 
 from dockovn.network import keys
@@ -53,6 +54,14 @@ POOL_GATEWAY = keys.PREFIX + "gateway"
 def pool_name(subnet: ipaddress._BaseNetwork) -> str:
     """An Address_Set name (letters, digits, underscores) for a subnet."""
     return "dockovn_pool_" + re.sub(r"[^0-9A-Za-z]", "_", str(subnet))
+
+
+def switch_pools(external_ids: dict[str, str]) -> tuple[str, ...]:
+    """The pools a network's switch owns: its subnets' pools, if it uses dockovn's IPAM."""
+    if external_ids.get(keys.IPAM) != ADDRESS_SPACE:
+        return ()
+    return tuple(pool_name(ipaddress.ip_network(external_ids[k]))
+                 for k in (keys.SUBNET, keys.SUBNET6) if k in external_ids)
 
 
 def pool_id(subnet: ipaddress._BaseNetwork) -> str:
@@ -117,7 +126,7 @@ class OvnIpam:
                 self._check_reuse(subnet, join)
                 return RequestPoolReply(pool_id=pool_id(subnet), pool=str(subnet))
             self._check_overlap(subnet)
-            ids = {POOL_SUBNET: str(subnet)}
+            ids = {POOL_SUBNET: str(subnet), keys.CREATED_AT: str(int(time.time()))}
             if address_range:
                 ids[POOL_RANGE] = address_range
             try:

@@ -21,12 +21,19 @@ IPAM = PREFIX + "ipam"                  # "dockovn": cluster-wide pool; "docker"
 # one key per alias, "dockovn:docker-id:<NetworkID>" = host, added by a map mutate.
 DOCKER_ID_PREFIX = PREFIX + "docker-id:"
 
+CREATED_AT = PREFIX + "created-at"      # unix time; `dockovn gc` spares what is younger
+
 # Logical_Switch_Port
 ENDPOINT_ID = PREFIX + "endpoint-id"
 HOST = PREFIX + "host"                  # host (OVS system-id) whose driver created the endpoint
 HOSTNAME = PREFIX + "hostname"          # the same host's name, for people
 CONTAINER_ID = PREFIX + "container-id"
 CONTAINER_NAME = PREFIX + "container-name"
+# Service registry for the client-side balancer (dockovn.balancer), from container
+# labels dockovn.service / dockovn.port: a port is an instance of service SERVICE,
+# listening on SERVICE_PORT (a TCP port number, as a string).
+SERVICE = PREFIX + "service"
+SERVICE_PORT = PREFIX + "service-port"
 
 # local OVS Interface (next to OVN's own iface-id / attached-mac / iface-status)
 OVS_ENDPOINT = "dockovn-endpoint"

@@ -13,8 +13,8 @@ answering, so a failed request leaves no rows and no interfaces behind.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
+import time
 
 from dockovn.host import links
 from dockovn.host.ovs import LocalSwitch, OvsError
@@ -87,6 +87,7 @@ class OverlayDriver:
             keys.SUBNET: str(want.subnet),
             keys.MTU: str(want.mtu),
             keys.CREATED_BY: self.host_id,
+            keys.CREATED_AT: str(int(time.time())),
             keys.IPAM: "dockovn" if want.address_space == ADDRESS_SPACE else "docker",
         }
         if want.gateway is not None:
@@ -99,7 +100,7 @@ class OverlayDriver:
         if existing is not None:
             # A replay of the same request is fine; anything else is a conflict.
             same = all(existing.external_ids.get(k) == v for k, v in ids.items()
-                       if k != keys.CREATED_BY)
+                       if k not in (keys.CREATED_BY, keys.CREATED_AT))
             if same:
                 return Empty()
             raise DriverError(f"network {req.network_id[:12]} already exists with other settings")
@@ -144,10 +145,7 @@ class OverlayDriver:
                               "it stays in the cluster")
         # Docker releases the pool *before* DeleteNetwork, while the switch still
         # exists, so the pool (shared by every host's view) goes with the switch.
-        pools = ()
-        if switch.external_ids.get(keys.IPAM) == ADDRESS_SPACE:
-            pools = tuple(ipam.pool_name(ipaddress.ip_network(switch.external_ids[k]))
-                          for k in (keys.SUBNET, keys.SUBNET6) if k in switch.external_ids)
+        pools = ipam.switch_pools(switch.external_ids)
         self._nb("delete network", self.nb.delete_switch, switch.name, pools)
         LOG.info("network %s deleted", switch.name[:12])
         return Empty()
@@ -172,6 +170,7 @@ class OverlayDriver:
             keys.ENDPOINT_ID: req.endpoint_id,
             keys.HOST: self.host_id,
             keys.HOSTNAME: self.hostname,
+            keys.CREATED_AT: str(int(time.time())),
         }
         self._nb("create endpoint", self.nb.add_port, switch.name, req.endpoint_id,
                  [want.lsp_address], [want.lsp_address], port_ids)

@@ -19,7 +19,7 @@ from ovsdbapp.backend.ovs_idl import command as ovs_command
 from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
-from dockovn.ovsdb import OwnConnection, close_api, commit, open_api, reading
+from dockovn.ovsdb import OwnConnection, close_api, commit, connected, open_api, reading
 
 LOG = logging.getLogger(__name__)
 
@@ -188,6 +188,11 @@ class Northbound:
     # -- writes (one transaction each) ------------------------------------------------
 
     def _commit(self, what: str, *commands) -> None:
+        # Fail at once, not after the timeout, when central is down: dockerd is
+        # waiting on this request, and the user wants to know why.
+        if not connected(self.api):
+            raise NorthboundError(f"{what}: OVN central is unreachable "
+                                  f"(Northbound {self.remote} not connected)")
         commit(self.api, NorthboundError, what, *commands)
 
     def create_switch(self, name: str, external_ids: dict[str, str],
@@ -274,6 +279,9 @@ class Northbound:
         it reaches the caller unchanged and nothing is written.
         """
         command = _AllocateCommand(self.api, pool_name, choose, note)
+        if not connected(self.api):
+            raise NorthboundError(f"allocating from {pool_name}: OVN central is unreachable "
+                                  f"(Northbound {self.remote} not connected)")
         try:
             with self.api.transaction(check_error=True) as txn:
                 txn.add(command)

@@ -1,0 +1,184 @@
+"""`dockovn gc`: find and remove what dead containers and crashed requests left behind.
+
+What counts as stale, on this host:
+- a logical switch port this host created whose endpoint no container uses;
+- an OVS port on the integration bridge carrying such an endpoint;
+- a dockovn veth (``dov...``) on no OVS bridge (checked twice, a moment apart,
+  so a Join that is between creating and plugging it is left alone);
+- a network this host created that has no ports and no Docker network on this
+  host (Docker removed it while the driver was down), with its address pool;
+- this host's aliases of networks its dockerd no longer has;
+- an address pool no network uses (a create that died halfway).
+Rows younger than ``min_age`` seconds are spared: they may belong to a request
+in flight. Docker is asked which endpoints are live; if it cannot be reached,
+nothing is removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from dockovn.host import links
+from dockovn.host.docker_engine import DockerEngine
+from dockovn.host.ovs import LocalSwitch, OvsError
+from dockovn.network import keys, naming
+from dockovn.network.ipam import ADDRESS_SPACE, POOL_SUBNET, switch_pools
+from dockovn.network.replicate import DRIVER_NAME, aliases
+from dockovn.ovn.nb import Northbound, NorthboundError
+
+LOG = logging.getLogger(__name__)
+
+VETH_RECHECK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Stale:
+    kind: str      # "logical port", "ovs port", "veth", "network", "network alias", "pool"
+    name: str
+    reason: str
+
+
+def _age(ids: dict[str, str], now: float) -> float:
+    try:
+        return now - float(ids.get(keys.CREATED_AT, "0"))
+    except ValueError:
+        return now
+
+
+class Collector:
+    def __init__(self, nb: Northbound, ovs: LocalSwitch, host_id: str,
+                 engine_factory: Callable[[], DockerEngine], min_age: float = 60.0):
+        self.nb = nb
+        self.ovs = ovs
+        self.host_id = host_id
+        self.engine_factory = engine_factory
+        self.min_age = min_age
+
+    def find(self) -> list[Stale]:
+        engine = self.engine_factory()
+        try:
+            live = engine.live_endpoints(DRIVER_NAME)
+            local_networks = {n.id for n in engine.networks(DRIVER_NAME)}
+        finally:
+            engine.close()
+        now = time.time()
+        found: list[Stale] = []
+        stale_ports: set[str] = set()
+        switches = self.nb.switches_with(keys.NETWORK_ID)
+        for switch in switches:
+            for port in self.nb.ports(switch.name):
+                ids = port.external_ids
+                if ids.get(keys.HOST) != self.host_id or port.name in live:
+                    continue
+                if _age(ids, now) < self.min_age:
+                    continue
+                stale_ports.add(port.name)
+                name = ids.get(keys.CONTAINER_NAME) or "no container"
+                found.append(Stale("logical port", port.name, f"endpoint gone ({name})"))
+        for bport in self.ovs.ports():
+            endpoint = bport.external_ids.get(keys.OVS_ENDPOINT)
+            if not endpoint or endpoint in live:
+                continue
+            lsp = self.nb.port(endpoint)
+            if lsp is None or endpoint in stale_ports:
+                found.append(Stale("ovs port", bport.name, f"endpoint {endpoint[:12]} gone"))
+        found += self._networks(switches, local_networks, now)
+        found += self._pools(now)
+        found += self._veths()
+        return found
+
+    def _networks(self, switches, local_networks: set[str], now: float) -> list[Stale]:
+        found = []
+        for switch in switches:
+            ids = switch.external_ids
+            for key, host in ids.items():
+                alias = key[len(keys.DOCKER_ID_PREFIX):]
+                if key.startswith(keys.DOCKER_ID_PREFIX) and host == self.host_id \
+                        and alias not in local_networks:
+                    found.append(Stale("network alias", f"{switch.name}:{alias}",
+                                       "this host's dockerd no longer has it"))
+            if ids.get(keys.CREATED_BY) != self.host_id or switch.port_names:
+                continue
+            if aliases(switch) & local_networks or _age(ids, now) < self.min_age:
+                continue
+            name = ids.get(keys.NETWORK_NAME, switch.name[:12])
+            found.append(Stale("network", switch.name, f"{name}: no ports, gone from Docker"))
+        return found
+
+    def _pools(self, now: float) -> list[Stale]:
+        used = {name for switch in self.nb.switches_with(keys.IPAM, ADDRESS_SPACE)
+                for name in switch_pools(switch.external_ids)}
+        return [Stale("pool", p.name, f"{p.external_ids[POOL_SUBNET]}: no network uses it")
+                for p in self.nb.pools()
+                if POOL_SUBNET in p.external_ids and p.name not in used
+                and _age(p.external_ids, now) >= self.min_age]
+
+    def _veths(self) -> list[Stale]:
+        def unplugged() -> set[str]:
+            on_ovs = self.ovs.all_port_names()
+            return {n for n in links.names_with_prefix(naming.OUTER_PREFIX) if n not in on_ovs}
+
+        first = unplugged()
+        if not first:
+            return []
+        time.sleep(VETH_RECHECK_SECONDS)
+        return [Stale("veth", n, "on no OVS bridge") for n in sorted(first & unplugged())]
+
+    def remove(self, item: Stale) -> None:
+        if item.kind == "logical port":
+            self.nb.delete_port(item.name)
+        elif item.kind in ("ovs port", "veth"):
+            self.ovs.unplug(item.name)
+            links.delete(item.name)
+        elif item.kind == "network":
+            switch = self.nb.switch(item.name)
+            pools = switch_pools(switch.external_ids) if switch is not None else ()
+            self.nb.delete_switch(item.name, pools)
+        elif item.kind == "network alias":
+            switch_name, _, alias = item.name.partition(":")
+            self.nb.remove_switch_ids(switch_name, (keys.DOCKER_ID_PREFIX + alias,))
+        elif item.kind == "pool":
+            self.nb.delete_pool(item.name)
+
+    def run(self, dry_run: bool = False) -> list[tuple[Stale, str]]:
+        """Find stale state and (unless ``dry_run``) remove it: [(item, outcome)]."""
+        results = []
+        for item in self.find():
+            if dry_run:
+                results.append((item, "would remove"))
+                continue
+            try:
+                self.remove(item)
+                results.append((item, "removed"))
+            except (NorthboundError, OvsError, links.LinkError) as exc:
+                results.append((item, f"failed: {exc}"))
+        for item, outcome in results:
+            LOG.debug("gc: %s %s %s (%s)", outcome, item.kind, item.name[:24], item.reason)
+        return results
+
+
+def run_in_background(collector: Collector, retry_seconds: float = 2.0,
+                      attempts: int = 30) -> threading.Thread:
+    """At driver start: reconcile once dockerd answers (never before the socket is served:
+    a dockerd at boot may be waiting on this very plugin)."""
+    def work() -> None:
+        for _ in range(attempts):
+            try:
+                results = collector.run()
+            except Exception as exc:  # dockerd not answering yet
+                LOG.debug("gc at start: %s; retrying", exc)
+                time.sleep(retry_seconds)
+                continue
+            removed = [item for item, outcome in results if outcome == "removed"]
+            LOG.info("gc at start: removed %d stale item(s)%s", len(removed),
+                     ": " + ", ".join(sorted({i.kind for i in removed})) if removed else "")
+            return
+        LOG.warning("gc at start: dockerd never answered; skipped")
+
+    thread = threading.Thread(target=work, name="dockovn-gc", daemon=True)
+    thread.start()
+    return thread

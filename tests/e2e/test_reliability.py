@@ -1,0 +1,152 @@
+"""Faults, restarts, concurrency and security, through a real dockerd and OVN."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from dockovn.host import links
+from dockovn.host.ovs import LocalSwitch
+from dockovn.network import keys, naming
+
+from tests.e2e.conftest import LABEL
+from tests.e2e.test_overlay_single_host import (IMAGE, container, endpoint_of, ip_of, network,
+                                               pings, run_in, wait_bound)
+from tests.support import wait
+
+pytestmark = pytest.mark.e2e
+
+
+def test_plugin_socket_is_root_only_and_no_tcp_listener(stack):
+    driver = stack["driver"]
+    st = os.stat(driver.socket)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert st.st_uid == 0 and not st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_IROTH
+    # The driver's process has no listening TCP socket (the upstream one: 0.0.0.0:5000).
+    inodes = {os.readlink(f"/proc/{driver.proc.pid}/fd/{fd}")
+              for fd in os.listdir(f"/proc/{driver.proc.pid}/fd")}
+    listening = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in open(table).read().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                listening.add(f"socket:[{fields[9]}]")
+    assert not inodes & listening
+
+
+def test_spoofed_mac_and_ip_never_reach_the_peer(client, nb, cleanup):
+    net = network(client, cleanup, "10.53.0.0/24")
+    victim = container(client, cleanup, net)
+    attacker = container(client, cleanup, net, cap_add=["NET_ADMIN", "NET_RAW"])
+    wait_bound(nb, endpoint_of(victim, net), endpoint_of(attacker, net))
+    target = ip_of(victim, net)
+    assert pings(attacker, target)  # the honest path works
+    # Spoofed source IP: an address the port was not given.
+    run_in(attacker, "ip addr add 10.53.0.99/24 dev eth0")
+    assert run_in(attacker, f"ping -c 3 -w 5 -I 10.53.0.99 {target}")[0] != 0
+    run_in(attacker, "ip addr del 10.53.0.99/24 dev eth0")
+    # Spoofed source MAC: the port security pins the MAC too.
+    run_in(attacker, "ip link set eth0 down; ip link set eth0 address 02:de:ad:be:ef:01; "
+                     "ip link set eth0 up; ip route add default dev eth0 2>/dev/null; true")
+    assert not pings(attacker, target)
+    # ...and the victim never saw a packet from either spoofed source.
+    _, neigh = run_in(victim, "ip neigh")
+    assert "10.53.0.99" not in neigh and "02:de:ad:be:ef:01" not in neigh
+
+
+def test_fifty_containers_at_once(client, nb, cleanup):
+    net = network(client, cleanup, "10.54.0.0/24")
+    with ThreadPoolExecutor(max_workers=25) as pool:
+        made = list(pool.map(lambda _: container(client, cleanup, net), range(50)))
+    ips = [ip_of(c, net) for c in made]
+    macs = [c.attrs["NetworkSettings"]["Networks"][net.name]["MacAddress"] for c in made]
+    assert len(set(ips)) == 50 and len(set(macs)) == 50
+    wait_bound(nb, *[endpoint_of(c, net) for c in made])
+    others = " ".join(ips[1:])
+    _, out = run_in(made[0], f"for ip in {others}; do ping -c 1 -w 5 $ip >/dev/null "
+                             f"|| echo FAIL $ip; done")
+    assert "FAIL" not in out, out
+    assert len(nb.switch(net.id).port_names) == 50
+
+
+def _plant_stale_state(nb, host_id: str, switch_name: str) -> dict:
+    """What a crash leaves: a port with no container, an OVS port and veth for a
+    dead endpoint, a veth on no bridge, a pool no network uses."""
+    dead_lsp, dead_plugged = uuid.uuid4().hex * 2, uuid.uuid4().hex * 2
+    old = str(int(time.time()) - 3600)
+    nb.add_port(switch_name, dead_lsp, ["0a:58:0a:37:00:c8 10.55.0.200"],
+                ["0a:58:0a:37:00:c8 10.55.0.200"],
+                {keys.HOST: host_id, keys.NETWORK_ID: switch_name, keys.CREATED_AT: old})
+    outer, inner = naming.veth_names(dead_plugged)
+    links.create_veth(outer, inner, "0a:58:0a:37:00:c9", 1442)
+    ovs = LocalSwitch()
+    try:
+        ovs.plug(outer, {"iface-id": dead_plugged, keys.OVS_ENDPOINT: dead_plugged})
+    finally:
+        ovs.close()
+    loose, loose_peer = "dov" + uuid.uuid4().hex[:12], "dvc" + uuid.uuid4().hex[:12]
+    links.create_veth(loose, loose_peer, "0a:58:0a:37:00:ca", 1442)
+    nb.create_pool("dockovn_pool_10_56_0_0_24", {"dockovn:subnet": "10.56.0.0/24",
+                                                 keys.CREATED_AT: old})
+    return {"lsp": dead_lsp, "plugged": outer, "loose": loose,
+            "pool": "dockovn_pool_10_56_0_0_24"}
+
+
+def test_gc_dry_run_then_remove(stack, client, nb, cleanup):
+    net = network(client, cleanup, "10.55.0.0/24")
+    live = container(client, cleanup, net)
+    host_id = LocalSwitch().system_id()
+    planted = _plant_stale_state(nb, host_id, net.id)
+    gc = [sys.executable, "-m", "dockovn", "gc", "--min-age", "30"]
+    dry = subprocess.run(gc + ["--dry-run"], capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    for what in (planted["lsp"][:40], planted["plugged"], planted["loose"], planted["pool"]):
+        assert what in dry.stdout
+    assert nb.port(planted["lsp"]) is not None and links.exists(planted["loose"])  # untouched
+    done = subprocess.run(gc, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "removed" in done.stdout, done.stdout + done.stderr
+    wait.until(lambda: nb.port(planted["lsp"]) is None and nb.pool(planted["pool"]) is None)
+    assert not links.exists(planted["plugged"]) and not links.exists(planted["loose"])
+    # The live container was spared, and still works.
+    assert nb.port(endpoint_of(live, net)) is not None
+    again = subprocess.run(gc, capture_output=True, text=True, timeout=60)
+    assert "nothing stale" in again.stdout
+
+
+def test_driver_kill_9_traffic_keeps_flowing_and_restart_reconciles(stack, client, nb, cleanup):
+    driver = stack["driver"]
+    net = network(client, cleanup, "10.57.0.0/24")
+    made = [container(client, cleanup, net) for _ in range(20)]
+    wait_bound(nb, *[endpoint_of(c, net) for c in made])
+    a, b = made[0], made[1]
+    target = ip_of(b, net)
+    result = {}
+    pinger = threading.Thread(target=lambda: result.update(
+        out=run_in(a, f"ping -c 40 -i 0.1 {target}")[1]))
+    pinger.start()
+    time.sleep(1)
+    driver.proc.kill()  # kill -9: no cleanup at all
+    driver.proc.wait()
+    pinger.join(30)
+    assert " 0% packet loss" in result["out"], result["out"]  # the datapath never noticed
+    planted = _plant_stale_state(nb, LocalSwitch().system_id(), net.id)
+    # Start again (as systemd would): the stale socket is replaced, gc runs at start.
+    driver.args = ("--pidfile", "/var/run/dockovn/driver.pid", "--gc-min-age", "30")
+    driver.start()
+    wait.until(lambda: nb.port(planted["lsp"]) is None and not links.exists(planted["loose"])
+               and not links.exists(planted["plugged"]) and nb.pool(planted["pool"]) is None,
+               30, what="stale state reconciled at start")
+    # Everything that was running is still there and reachable, and new work goes on.
+    assert all(nb.port(endpoint_of(c, net)) is not None for c in made)
+    fresh = container(client, cleanup, net)
+    wait_bound(nb, endpoint_of(fresh, net))
+    assert pings(fresh, target)
