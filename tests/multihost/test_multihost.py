@@ -268,6 +268,55 @@ def test_concurrent_address_requests_from_two_hosts_never_collide(mh):
     assert "10_90_9_0" not in nbctl(mh, "--columns=name", "list", "Address_Set")
 
 
+def test_central_outage_keeps_traffic_and_recovers(mh):
+    import threading
+    import time
+
+    from dockovn.deploy import procs
+
+    net = create_network(mh, "h1", "10.90.11.0/24")
+    network_on(mh, "h2", net.name)
+    a, b = run(mh, "h1", net.name), run(mh, "h2", net.name)
+    made = [a, b]
+    try:
+        target = ip_of(b, net.name)
+        assert wait.until(lambda: pings(a, target, 1, 2), 20)
+        procs.stop(f"{mh.cluster.central_dir}/ovnnb_db.pid")  # Northbound down
+        result = {}
+        pinger = threading.Thread(target=lambda: result.update(
+            out=sh_in(a, f"ping -c 150 -i 0.2 {target}")[1]))
+        pinger.start()
+        # A request during the outage fails fast and says why; dockerd never hangs.
+        t0 = time.monotonic()
+        with pytest.raises(sdk.errors.APIError) as err:
+            made.append(run(mh, "h1", net.name))
+        assert time.monotonic() - t0 < 12
+        assert "OVN central is unreachable" in str(err.value)
+        pinger.join(60)  # 30 s of traffic while central is down
+        assert " 0% packet loss" in result["out"], result["out"]
+        # Central back (the same command a user runs): the drivers reconnect by themselves.
+        d = mh.cluster.central_dir
+        multihost.dockovn(mh.cluster.central_ns, "central", "start", "--rundir", d, "--dbdir", d,
+                          "--logdir", d, "--nb-addr", multihost.CENTRAL_IP,
+                          "--sb-addr", multihost.CENTRAL_IP)
+
+        def new_container():
+            try:
+                made.append(run(mh, "h2", net.name))
+                return True
+            except sdk.errors.APIError:
+                return False
+
+        assert wait.until(new_container, 40, step=1, what="requests work again")
+        assert wait.until(lambda: pings(made[-1], ip_of(a, net.name), 1, 2), 20)
+    finally:
+        for c in mh.docker("h1").containers.list(all=True, filters={"network": net.name}):
+            remove(c)
+        for c in mh.docker("h2").containers.list(all=True, filters={"network": net.name}):
+            remove(c)
+        remove(net)
+
+
 def test_harness_tears_down_and_starts_again(mh):
     mh.restart()
     net = create_network(mh, "h1", "10.90.10.0/24")
