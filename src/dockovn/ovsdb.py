@@ -6,6 +6,9 @@ import functools
 import logging
 import os
 
+from dataclasses import dataclass
+
+from ovs.stream import Stream
 from ovsdbapp.backend.ovs_idl import connection, idlutils
 
 LOG = logging.getLogger(__name__)
@@ -28,13 +31,39 @@ class OwnConnection:
         self.__dict__["_own_ovsdb_connection"] = conn
 
 
+@dataclass(frozen=True)
+class SslFiles:
+    """Private key, certificate and CA certificate for ssl: remotes (made with ovs-pki)."""
+
+    key: str
+    cert: str
+    ca: str
+
+
+def use_ssl(files: SslFiles | None) -> None:
+    """python-ovs keeps SSL settings process-wide: set them before opening ssl: remotes."""
+    if files is None:
+        return
+    for path in (files.key, files.cert, files.ca):
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"SSL file {path} does not exist")
+    Stream.ssl_set_private_key_file(files.key)
+    Stream.ssl_set_certificate_file(files.cert)
+    Stream.ssl_set_ca_cert_file(files.ca)
+
+
 def open_api(api_class, remote: str, schema_name: str, timeout: float,
-             tables: tuple[str, ...] | None = None, schema_file: str | None = None):
+             tables: tuple[str, ...] | None = None, schema_file: str | None = None,
+             ssl: SslFiles | None = None):
     """Connect ``api_class`` (an OwnConnection ovsdbapp Backend) to ``remote``.
 
     The schema comes from the server; if it cannot be asked yet and a local
     ``schema_file`` exists, that is used and the IDL connects once the server is up.
     """
+    if "ssl:" in remote:
+        if ssl is None:
+            raise ValueError(f"{remote} needs SSL key, certificate and CA files")
+        use_ssl(ssl)
     try:
         helper = idlutils.get_schema_helper(remote, schema_name)
     except Exception as exc:

@@ -21,6 +21,9 @@ def central_options(fn):
         click.option("--sb-addr", default=_defaults.sb_addr, show_default=True,
                      help="Address the Southbound DB listens on."),
         click.option("--sb-port", default=_defaults.sb_port, show_default=True),
+        click.option("--ssl-key", default=None, help="Private key (ovs-pki): listen with SSL."),
+        click.option("--ssl-cert", default=None, help="Certificate signed by --ssl-ca."),
+        click.option("--ssl-ca", default=None, help="CA certificate clients are checked against."),
     ]):
         fn = opt(fn)
     return fn

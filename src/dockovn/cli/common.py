@@ -11,6 +11,7 @@ from rich.table import Table
 
 from dockovn.deploy.procs import SetupError, Status
 from dockovn.host.ovs import LocalSwitch, OvsError
+from dockovn.ovsdb import SslFiles
 
 FALLBACK_NB = "tcp:127.0.0.1:6641"
 FALLBACK_SB = "tcp:127.0.0.1:6642"
@@ -19,17 +20,18 @@ FALLBACK_SB = "tcp:127.0.0.1:6642"
 console = Console(width=None if sys.stdout.isatty() else 200)
 
 
-def host_remotes(ovs_db: str) -> tuple[str, str]:
-    """(NB, SB) as `dockovn host setup` recorded them in local OVS, else loopback."""
+def host_connection(ovs_db: str) -> tuple[str, str, SslFiles | None]:
+    """(NB, SB, SSL files) as `dockovn host setup` recorded them in local OVS, else loopback."""
     try:
         ovs = LocalSwitch(ovs_db, timeout=5)
     except OvsError:
-        return FALLBACK_NB, FALLBACK_SB
+        return FALLBACK_NB, FALLBACK_SB, None
     try:
-        cfg = ovs.host_config()
+        cfg, ssl = ovs.host_config(), ovs.ssl_files()
     finally:
         ovs.close()
-    return cfg.get("ovn-nb", FALLBACK_NB), cfg.get("ovn-remote", FALLBACK_SB)
+    return cfg.get("ovn-nb", FALLBACK_NB), cfg.get("ovn-remote", FALLBACK_SB), ssl
+
 
 
 def friendly_errors(fn):

@@ -10,7 +10,7 @@ import socket
 
 import click
 
-from dockovn.cli.common import host_remotes
+from dockovn.cli.common import host_connection
 from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST, DockerEngine
 from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch
 from dockovn.network import gc
@@ -30,8 +30,9 @@ def run_driver(nb_remote: str | None, ovs_db: str, bridge: str, plugin_dir: str,
                gc_min_age: float) -> None:
     if pidfile:
         write_pidfile(pidfile)
-    nb_remote = nb_remote or host_remotes(ovs_db)[0]
-    nb = Northbound(nb_remote, timeout=request_timeout)
+    recorded_nb, _, ssl = host_connection(ovs_db)  # SSL files: OVS's SSL row (host setup)
+    nb_remote = nb_remote or recorded_nb
+    nb = Northbound(nb_remote, timeout=request_timeout, ssl=ssl)
     ovs = LocalSwitch(ovs_db, bridge, timeout=request_timeout)
     host_config = ovs.host_config()
     host_id = host_config.get("system-id") or socket.gethostname()

@@ -7,7 +7,7 @@ import socket
 import click
 from rich.table import Table
 
-from dockovn.cli.common import console, host_remotes
+from dockovn.cli.common import console, host_connection
 from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST, DockerEngine
 from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch, OvsError
 from dockovn.network.gc import Collector
@@ -26,7 +26,8 @@ def gc(dry_run: bool, min_age: float, nb: str | None, ovs_db: str, bridge: str,
        docker_host: str) -> None:
     """Find and remove state whose container, endpoint or network is gone."""
     try:
-        nbc = Northbound(nb or host_remotes(ovs_db)[0], timeout=10)
+        recorded_nb, _, ssl = host_connection(ovs_db)
+        nbc = Northbound(nb or recorded_nb, timeout=10, ssl=ssl)
         ovs = LocalSwitch(ovs_db, bridge, timeout=10)
     except (NorthboundError, OvsError) as exc:
         raise click.ClickException(str(exc)) from exc

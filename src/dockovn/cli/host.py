@@ -7,6 +7,7 @@ import click
 from dockovn.cli.common import console, friendly_errors, status_table
 from dockovn.deploy import chassis
 from dockovn.deploy.openvswitch import OvsPaths
+from dockovn.ovsdb import SslFiles
 
 _ovs = OvsPaths()
 _host = chassis.HostConfig()
@@ -43,11 +44,18 @@ def host_group() -> None:
 @click.option("--nb", default=None, help="NB connection string (default: from --central, port 6641).")
 @click.option("--sb", default=None, help="SB connection string (default: from --central, port 6642).")
 @click.option("--hostname", default=None, help="This host's name in OVN (default: the machine's).")
+@click.option("--ssl-key", default=None, help="Private key (ovs-pki): talk to central over SSL.")
+@click.option("--ssl-cert", default=None, help="This host's certificate.")
+@click.option("--ssl-ca", default=None, help="CA certificate central's is checked against.")
 @host_options
 @friendly_errors
-def setup(**kwargs) -> None:
+def setup(ssl_key, ssl_cert, ssl_ca, **kwargs) -> None:
     """Point Open vSwitch at OVN and start ovn-controller (idempotent)."""
-    result = chassis.setup(_config(**kwargs))
+    given = [f for f in (ssl_key, ssl_cert, ssl_ca) if f]
+    if given and len(given) != 3:
+        raise click.UsageError("--ssl-key, --ssl-cert and --ssl-ca go together")
+    ssl = SslFiles(ssl_key, ssl_cert, ssl_ca) if given else None
+    result = chassis.setup(_config(ssl=ssl, **kwargs))
     for key, value in result.settings.items():
         console.print(f"  {key} = {value}")
     console.print("host ready: ovn-controller running, br-int present")

@@ -7,7 +7,7 @@ import json
 import click
 from rich.table import Table
 
-from dockovn.cli.common import console, host_remotes
+from dockovn.cli.common import console, host_connection
 from dockovn.host.ovs import DEFAULT_OVS_DB
 from dockovn.network import inventory
 from dockovn.ovn.nb import Northbound, NorthboundError
@@ -23,14 +23,14 @@ COLUMNS = ("network", "subnet", "port", "container", "ip", "mac", "chassis", "up
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 def ls(nb: str | None, sb: str | None, ovs_db: str, as_json: bool) -> None:
     """List networks and their ports: container, IP, MAC, chassis, up."""
-    default_nb, default_sb = host_remotes(ovs_db)
+    default_nb, default_sb, ssl = host_connection(ovs_db)
     try:
-        nbc = Northbound(nb or default_nb, timeout=5)
+        nbc = Northbound(nb or default_nb, timeout=5, ssl=ssl)
     except NorthboundError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
         try:
-            sbc = Southbound(sb or default_sb, timeout=5)
+            sbc = Southbound(sb or default_sb, timeout=5, ssl=ssl)
             chassis = sbc.port_chassis()
             sbc.close()
         except Exception:  # SB down: still show what NB knows

@@ -26,6 +26,14 @@ class CentralConfig:
     nb_port: int = 6641
     sb_addr: str = "127.0.0.1"
     sb_port: int = 6642
+    # With all three, NB and SB listen with SSL only (pssl:), keys made with ovs-pki.
+    ssl_key: str | None = None
+    ssl_cert: str | None = None
+    ssl_ca: str | None = None
+
+    @property
+    def ssl(self) -> bool:
+        return bool(self.ssl_key and self.ssl_cert and self.ssl_ca)
 
     def db(self, which: str) -> str:
         return os.path.join(self.dbdir, f"ovn{which}_db.db")
@@ -39,7 +47,7 @@ class CentralConfig:
     def listen(self, which: str) -> str:
         addr, port = (self.nb_addr, self.nb_port) if which == "nb" else (self.sb_addr, self.sb_port)
         host = f"[{addr}]" if ":" in addr else addr
-        return f"ptcp:{port}:{host}"
+        return f"{'pssl' if self.ssl else 'ptcp'}:{port}:{host}"
 
     @property
     def env(self) -> dict[str, str]:
@@ -60,6 +68,8 @@ def _start_db(cfg: CentralConfig, which: str) -> bool:
         # as with ovn-ctl, so set-connection keeps working.
         f"--remote=db:{DB_NAMES[which]},{GLOBAL_TABLES[which]},connections",
         f"--unixctl={os.path.join(cfg.rundir, f'ovn{which}_db.ctl')}",
+        *([f"--private-key={cfg.ssl_key}", f"--certificate={cfg.ssl_cert}",
+           f"--ca-cert={cfg.ssl_ca}"] if cfg.ssl else []),
     ], f"starting the OVN {which.upper()} database", env=cfg.env)
     return True
 

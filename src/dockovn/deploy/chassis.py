@@ -14,17 +14,18 @@ from dataclasses import dataclass, field
 from dockovn.deploy import openvswitch, procs
 from dockovn.deploy.openvswitch import OvsPaths
 from dockovn.host.ovs import LocalSwitch
+from dockovn.ovsdb import SslFiles
 
 
-def connection_string(central: str, port: int) -> str:
-    """``a,b`` -> ``tcp:a:PORT,tcp:b:PORT``; full connection strings pass through."""
+def connection_string(central: str, port: int, scheme: str = "tcp") -> str:
+    """``a,b`` -> ``tcp:a:PORT,tcp:b:PORT`` (or ssl:); full connection strings pass through."""
     remotes = []
     for part in (p.strip() for p in central.split(",") if p.strip()):
         if part.startswith(("tcp:", "ssl:", "unix:")):
             remotes.append(part)
         else:
             host = f"[{part}]" if ":" in part else part
-            remotes.append(f"tcp:{host}:{port}")
+            remotes.append(f"{scheme}:{host}:{port}")
     if not remotes:
         raise procs.SetupError("--central needs at least one address")
     return ",".join(remotes)
@@ -42,14 +43,19 @@ class HostConfig:
     ovn_logdir: str = "/var/log/ovn"
     bridge: str = "br-int"
     hostname: str | None = None  # the chassis' name in OVN (default: the machine's)
+    ssl: SslFiles | None = None  # talk to central over SSL with these ovs-pki files
+
+    @property
+    def scheme(self) -> str:
+        return "ssl" if self.ssl else "tcp"
 
     @property
     def nb_remote(self) -> str:
-        return self.nb or connection_string(self.central, 6641)
+        return self.nb or connection_string(self.central, 6641, self.scheme)
 
     @property
     def sb_remote(self) -> str:
-        return self.sb or connection_string(self.central, 6642)
+        return self.sb or connection_string(self.central, 6642, self.scheme)
 
     @property
     def controller_pidfile(self) -> str:
@@ -70,6 +76,10 @@ class SetupResult:
 def setup(cfg: HostConfig) -> SetupResult:
     """Configure OVS for OVN and start ovn-controller."""
     openvswitch.start(cfg.ovs)
+    if cfg.ssl:
+        # ovn-controller takes its SSL files from OVS's SSL row; so does dockovn's driver.
+        procs.run(["ovs-vsctl", f"--db={cfg.ovs.remote}", "set-ssl", cfg.ssl.key, cfg.ssl.cert,
+                   cfg.ssl.ca], "configuring SSL", env=cfg.env)
     ovs = LocalSwitch(cfg.ovs.remote, cfg.bridge)
     try:
         current = ovs.host_config()

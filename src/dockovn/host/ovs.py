@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.schema.open_vswitch import impl_idl
 
-from dockovn.ovsdb import OwnConnection, close_api, commit, open_api, reading
+from dockovn.ovsdb import OwnConnection, SslFiles, close_api, commit, open_api, reading
 
 LOG = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class LocalSwitch:
         self.bridge = bridge
         try:
             self.api = open_api(_OvsApi, remote, "Open_vSwitch", timeout,
-                                tables=("Open_vSwitch", "Bridge", "Port", "Interface"))
+                                tables=("Open_vSwitch", "Bridge", "Port", "Interface", "SSL"))
         except Exception as exc:
             raise OvsError(f"cannot connect to Open vSwitch at {remote}: {exc}") from exc
 
@@ -101,6 +101,15 @@ class LocalSwitch:
         """The bridge's datapath type: "netdev" is the userspace datapath."""
         br = idlutils.row_by_value(self.api.idl, "Bridge", "name", self.bridge, None)
         return (br.datapath_type if br is not None else "") or "system"
+
+    @reading
+    def ssl_files(self) -> SslFiles | None:
+        """The key, certificate and CA `dockovn host setup --ssl-*` recorded (OVS's SSL row)."""
+        rows = list(self.api.tables["Open_vSwitch"].rows.values())
+        if not rows or not rows[0].ssl:
+            return None
+        ssl = rows[0].ssl[0]
+        return SslFiles(ssl.private_key, ssl.certificate, ssl.ca_cert)
 
     @reading
     def host_config(self) -> dict[str, str]:

@@ -19,7 +19,8 @@ from ovsdbapp.backend.ovs_idl import command as ovs_command
 from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
-from dockovn.ovsdb import OwnConnection, close_api, commit, connected, open_api, reading
+from dockovn.ovsdb import (OwnConnection, SslFiles, close_api, commit, connected, open_api,
+                           reading)
 
 LOG = logging.getLogger(__name__)
 
@@ -136,11 +137,11 @@ class AllocationRefused(Exception):
 class Northbound:
     """A persistent connection to the OVN Northbound DB."""
 
-    def __init__(self, remote: str, timeout: float = 10.0):
+    def __init__(self, remote: str, timeout: float = 10.0, ssl: SslFiles | None = None):
         self.remote = remote
         try:
             self.api = open_api(_NbApi, remote, "OVN_Northbound", timeout,
-                                schema_file=LOCAL_NB_SCHEMA)
+                                schema_file=LOCAL_NB_SCHEMA, ssl=ssl)
         except Exception as exc:
             raise NorthboundError(f"cannot connect to OVN Northbound at {remote}: {exc}") from exc
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ovsdbapp.schema.ovn_southbound import impl_idl
 
-from dockovn.ovsdb import OwnConnection, close_api, open_api
+from dockovn.ovsdb import OwnConnection, SslFiles, close_api, open_api
 
 
 class _SbApi(OwnConnection, impl_idl.OvnSbApiIdlImpl):
@@ -12,9 +12,9 @@ class _SbApi(OwnConnection, impl_idl.OvnSbApiIdlImpl):
 
 
 class Southbound:
-    def __init__(self, remote: str, timeout: float = 10.0):
+    def __init__(self, remote: str, timeout: float = 10.0, ssl: SslFiles | None = None):
         self.api = open_api(_SbApi, remote, "OVN_Southbound", timeout,
-                            tables=("Chassis", "Port_Binding", "Encap"))
+                            tables=("Chassis", "Port_Binding", "Encap"), ssl=ssl)
 
     def close(self) -> None:
         close_api(self.api)
