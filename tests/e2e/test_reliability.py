@@ -19,8 +19,8 @@ from dockovn.host.ovs import LocalSwitch
 from dockovn.network import keys, naming
 
 from tests.e2e.conftest import LABEL
-from tests.e2e.test_overlay_single_host import (IMAGE, container, endpoint_of, ip_of, network,
-                                               pings, run_in, wait_bound)
+from tests.e2e.test_overlay_single_host import (IMAGE, container, container_ports, endpoint_of,
+                                               ip_of, network, pings, run_in, wait_bound)
 from tests.support import wait
 
 pytestmark = pytest.mark.e2e
@@ -75,7 +75,7 @@ def test_fifty_containers_at_once(client, nb, cleanup):
     _, out = run_in(made[0], f"for ip in {others}; do ping -c 1 -w 5 $ip >/dev/null "
                              f"|| echo FAIL $ip; done")
     assert "FAIL" not in out, out
-    assert len(nb.switch(net.id).port_names) == 50
+    assert len(container_ports(nb, net.id)) == 50
 
 
 def _plant_stale_state(nb, host_id: str, switch_name: str) -> dict:
@@ -177,7 +177,7 @@ def test_killed_containers_and_dockerd_restart(stack, client, nb, cleanup):
     # Connected again, and the switch holds exactly the live endpoints: nothing left
     # behind by the containers' previous lives or the killed one.
     assert pings(keep[0], ip_of(keep[1], net))
-    assert set(nb.switch(net.id).port_names) == set(eps)
+    assert set(container_ports(nb, net.id)) == set(eps)
 
 
 SOAK_CYCLES = int(os.environ.get("DOCKOVN_SOAK_CYCLES", "500"))
@@ -219,7 +219,7 @@ def test_soak_create_delete_with_random_driver_kills(stack, client, nb, cleanup)
     print(f"soak: {SOAK_CYCLES} cycles, {len(kill_at)} kills, {len(failures)} failed requests, "
           f"gc: {gc.stdout.count('removed')} item(s) removed")
     # Nothing leaked: no ports on the network, no OVS ports, no unplugged veths.
-    assert nb.switch(net.id).port_names == ()
+    assert container_ports(nb, net.id) == []
     ovs = LocalSwitch()
     try:
         assert [p for p in ovs.ports() if p.external_ids.get(keys.OVS_NETWORK) == net.id] == []

@@ -268,6 +268,55 @@ def test_concurrent_address_requests_from_two_hosts_never_collide(mh):
     assert "10_90_9_0" not in nbctl(mh, "--columns=name", "list", "Address_Set")
 
 
+def test_gateway_egress_routing_and_ipv6_across_hosts(mh, tmp_path):
+    """Issue 6 on two hosts: the gateway answers on each, both reach an "outside"
+    server on the underlay, a named router routes between networks across hosts,
+    and IPv6 crosses the tunnel."""
+    c = mh.cluster
+    out_ns, www = multihost.PREFIX + "out", tmp_path / "www"
+    www.mkdir()
+    (www / "index.html").write_text("hello-from-outside\n")
+    multihost.sh("ip", "netns", "add", out_ns)
+    multihost.sh("ip", "link", "add", "ul-out", "netns", c.central_ns, "type", "veth",
+                 "peer", "name", "eth0", "netns", out_ns)
+    multihost.in_ns(c.central_ns, "ip", "link", "set", "ul-out", "master", "ulbr", "up")
+    multihost.in_ns(c.central_ns, "ethtool", "-K", "ul-out", "tx", "off")
+    multihost.in_ns(out_ns, "ip", "addr", "add", f"{multihost.UNDERLAY}.100/24", "dev", "eth0")
+    multihost.in_ns(out_ns, "ip", "link", "set", "eth0", "up")
+    multihost.in_ns(out_ns, "busybox", "httpd", "-p", "8081", "-h", str(www))
+    router = unique("r")
+    nets = []
+    for host, subnet, v6 in (("h1", "10.91.1.0/24", "fd00:91:1::/64"),
+                             ("h2", "10.91.2.0/24", "fd00:91:2::/64")):
+        ipam = sdk.types.IPAMConfig(driver="dockovn", pool_configs=[
+            sdk.types.IPAMPool(subnet=subnet), sdk.types.IPAMPool(subnet=v6)])
+        nets.append(mh.docker(host).networks.create(unique("rt"), driver="dockovn", ipam=ipam,
+                                                     enable_ipv6=True,
+                                                     options={"dockovn.router": router}))
+    for host in ("h1", "h2"):
+        for n in nets:
+            network_on(mh, host, n.name)
+    a = run(mh, "h1", nets[0].name)
+    a2 = run(mh, "h2", nets[0].name)
+    b = run(mh, "h2", nets[1].name)
+    try:
+        for x in (a, a2, b):
+            assert wait.until(lambda x=x: pings(x, "10.91.1.1" if x is not b else "10.91.2.1",
+                                                1, 2), 20)  # each host answers its gateway
+            code, body = sh_in(x, f"timeout 10 wget -q -O - http://{multihost.UNDERLAY}.100:8081/")
+            assert code == 0 and "hello-from-outside" in body
+        assert wait.until(lambda: pings(a, ip_of(b, nets[1].name), 1, 2), 20)  # h1 -> h2, routed
+        assert pings(b, ip_of(a, nets[0].name))
+        a2.reload()
+        v6 = a2.attrs["NetworkSettings"]["Networks"][nets[0].name]["GlobalIPv6Address"]
+        assert wait.until(lambda: sh_in(a, f"ping6 -c 1 -w 2 {v6}")[0] == 0, 20)  # across
+    finally:
+        remove(a, a2, b, *nets)
+        for pid in multihost.sh("ip", "netns", "pids", out_ns, check=False).stdout.split():
+            multihost.sh("kill", pid, check=False)
+        multihost.sh("ip", "netns", "del", out_ns, check=False)
+
+
 def test_central_outage_keeps_traffic_and_recovers(mh):
     import threading
     import time

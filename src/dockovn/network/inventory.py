@@ -28,7 +28,8 @@ def rows(nb: Northbound, port_chassis: dict[str, str]) -> list[PortRow]:
         ids = sw.external_ids
         name = ids.get(keys.NETWORK_NAME) or f"({sw.name[:12]})"
         subnet = ", ".join(v for v in (ids.get(keys.SUBNET), ids.get(keys.SUBNET6)) if v)
-        ports = sorted(nb.ports(sw.name), key=lambda p: p.external_ids.get(keys.CONTAINER_NAME, ""))
+        ports = sorted((p for p in nb.ports(sw.name) if keys.ENDPOINT_ID in p.external_ids),
+                       key=lambda p: p.external_ids.get(keys.CONTAINER_NAME, ""))
         if not ports:
             out.append(PortRow(name, subnet, "", "", "", "", "", ""))
         for p in ports:

@@ -21,6 +21,7 @@ IPAM = PREFIX + "ipam"                  # "dockovn": cluster-wide pool; "docker"
 # one key per alias, "dockovn:docker-id:<NetworkID>" = host, added by a map mutate.
 DOCKER_ID_PREFIX = PREFIX + "docker-id:"
 
+ROUTER = PREFIX + "router"              # the named router (-o dockovn.router), if any
 CREATED_AT = PREFIX + "created-at"      # unix time; `dockovn gc` spares what is younger
 
 # Logical_Switch_Port

@@ -48,3 +48,14 @@ def normalize_mac(mac: str) -> str:
     if octets[0] & 1:
         raise ValueError(f"{mac} is a multicast MAC address")
     return ":".join(f"{o:02x}" for o in octets)
+
+
+def router_names(network_id: str, router: str | None) -> tuple[str, str, str]:
+    """(logical router, its port, the switch's router-type port) for a network.
+
+    Without a named router each network gets a router of its own, so that its
+    gateway address answers (ARP, ping) on every host; networks naming the same
+    router share it and are routed to each other.
+    """
+    lr = f"dockovn-router-{router}" if router else f"dockovn-gw-{network_id}"
+    return lr, f"lrp-{network_id}", f"rtr-{network_id}"

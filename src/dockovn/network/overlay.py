@@ -35,8 +35,9 @@ from dockovn.network.api import (
     JoinReply,
     JoinRequest,
     NetworkRequest,
+    StaticRoute,
 )
-from dockovn.ovn.nb import LogicalSwitch, Northbound, NorthboundError
+from dockovn.ovn.nb import LogicalSwitch, Northbound, NorthboundError, RouterAttachment
 
 LOG = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ class OverlayDriver:
             ids[keys.SUBNET6] = str(want.subnet6)
         if want.gateway6 is not None:
             ids[keys.GATEWAY6] = str(want.gateway6)
+        if want.router:
+            ids[keys.ROUTER] = want.router
         existing = self.nb.switch(req.network_id)
         if existing is not None:
             # A replay of the same request is fine; anything else is a conflict.
@@ -104,9 +107,29 @@ class OverlayDriver:
             if same:
                 return Empty()
             raise DriverError(f"network {req.network_id[:12]} already exists with other settings")
-        self._nb("create network", self.nb.create_switch, req.network_id, ids)
-        LOG.info("network %s created: %s mtu %s", req.network_id[:12], want.subnet, want.mtu)
+        self._nb("create network", self.nb.create_switch, req.network_id, ids, None,
+                 self._router_attachment(req.network_id, want))
+        LOG.info("network %s created: %s mtu %s%s", req.network_id[:12], want.subnet, want.mtu,
+                 f" router {want.router}" if want.router else "")
         return Empty()
+
+    @staticmethod
+    def _router_attachment(network_id: str, want: spec.NetworkSpec) -> RouterAttachment | None:
+        """The gateway as a logical router port: it answers on every host (OVN routers
+        are distributed), and routes to the other networks of a named router."""
+        networks = []
+        if want.gateway is not None:
+            networks.append(f"{want.gateway}/{want.subnet.prefixlen}")
+        if want.gateway6 is not None and want.subnet6 is not None:
+            networks.append(f"{want.gateway6}/{want.subnet6.prefixlen}")
+        if not networks:
+            return None
+        lr, lrp, rtr = naming.router_names(network_id, want.router)
+        mac = naming.mac_for_ipv4(str(want.gateway)) if want.gateway else \
+            naming.mac_for_ipv4("0.0.0.1")
+        return RouterAttachment(router=lr, router_external_ids={keys.ROUTER: want.router or ""},
+                                router_port=lrp, switch_port=rtr, mac=mac,
+                                networks=tuple(networks))
 
     def _adopt_network(self, network_id: str, want: spec.NetworkSpec) -> Empty:
         """This host's dockerd gets its own view of a network made on another host."""
@@ -132,7 +155,7 @@ class OverlayDriver:
         switch = self._find_network(req.network_id)
         if switch is None:
             return Empty()  # gone already (removed from another host)
-        ports = self.nb.ports(switch.name)
+        ports = self._endpoints(switch)
         if ports:
             users = sorted({f"{p.external_ids.get(keys.CONTAINER_NAME) or p.name[:12]} on "
                             f"{p.external_ids.get(keys.HOSTNAME) or p.external_ids.get(keys.HOST)}"
@@ -146,9 +169,14 @@ class OverlayDriver:
         # Docker releases the pool *before* DeleteNetwork, while the switch still
         # exists, so the pool (shared by every host's view) goes with the switch.
         pools = ipam.switch_pools(switch.external_ids)
-        self._nb("delete network", self.nb.delete_switch, switch.name, pools)
+        _, lrp, _ = naming.router_names(switch.name, switch.external_ids.get(keys.ROUTER))
+        self._nb("delete network", self.nb.delete_switch, switch.name, pools, lrp)
         LOG.info("network %s deleted", switch.name[:12])
         return Empty()
+
+    def _endpoints(self, switch: LogicalSwitch) -> list:
+        """The switch's container ports (not its router port)."""
+        return [p for p in self.nb.ports(switch.name) if keys.ENDPOINT_ID in p.external_ids]
 
     # -- endpoints ------------------------------------------------------------------------
 
@@ -240,7 +268,27 @@ class OverlayDriver:
             links.delete(outer)
             raise DriverError(str(exc)) from exc
         LOG.info("endpoint %s joined %s via %s", req.endpoint_id[:12], req.sandbox_key, outer)
-        return JoinReply(interface_name=InterfaceName(src_name=inner, dst_prefix="eth"))
+        # Egress and published ports go through Docker's gateway bridge: we give no
+        # default gateway, so Docker adds docker_gwbridge (host SNAT, -p mappings) on
+        # every host with no gateway chassis or underlay set-up. The OVN router only
+        # carries traffic between networks of the same named router: routes to them.
+        return JoinReply(interface_name=InterfaceName(src_name=inner, dst_prefix="eth"),
+                         static_routes=self._routes_to_peers(switch) or None)
+
+    def _routes_to_peers(self, switch: LogicalSwitch) -> list[StaticRoute]:
+        router = switch.external_ids.get(keys.ROUTER)
+        if not router:
+            return []
+        routes = []
+        for other in self.nb.switches_with(keys.ROUTER, router):
+            if other.name == switch.name:
+                continue
+            for subnet_key, gw_key in ((keys.SUBNET, keys.GATEWAY), (keys.SUBNET6, keys.GATEWAY6)):
+                gateway = switch.external_ids.get(gw_key)
+                if other.external_ids.get(subnet_key) and gateway:
+                    routes.append(StaticRoute(destination=other.external_ids[subnet_key],
+                                              route_type=0, next_hop=gateway))
+        return routes
 
     def leave(self, req: EndpointRequest) -> Empty:
         self._unplug(req.endpoint_id)

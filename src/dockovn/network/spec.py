@@ -7,6 +7,7 @@ state is touched, so a rejected request leaves nothing behind.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,9 @@ from dockovn.network.api import CreateEndpointRequest, CreateNetworkRequest, Dri
 GENERIC_OPTIONS = "com.docker.network.generic"  # where `docker network create -o k=v` lands
 MTU_OPTIONS = ("mtu", "com.docker.network.driver.mtu")
 ADOPT_OPTION = "dockovn.network"  # set by dockovn itself on other hosts: join this switch
-KNOWN_OPTIONS = (*MTU_OPTIONS, ADOPT_OPTION)
+ROUTER_OPTION = "dockovn.router"  # networks on the same named router reach each other
+KNOWN_OPTIONS = (*MTU_OPTIONS, ADOPT_OPTION, ROUTER_OPTION)
+ROUTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 MIN_MTU = 1280  # IPv6's minimum; below it IPv6 on the network would break
 
 
@@ -29,6 +32,7 @@ class NetworkSpec:
     mtu: int
     address_space: str = ""     # whose IPAM gave the pool
     adopt: str | None = None    # an existing switch this network is another host's view of
+    router: str | None = None   # a named router shared with other networks (opt-in routing)
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,11 @@ def network_spec(req: CreateNetworkRequest, default_mtu: int) -> NetworkSpec:
     adopt = generic.get(ADOPT_OPTION) or None
     if adopt is not None and not isinstance(adopt, str):
         raise DriverError(f"option {ADOPT_OPTION} must be a string")
+    router = generic.get(ROUTER_OPTION) or None
+    if router is not None and not (isinstance(router, str) and ROUTER_NAME.fullmatch(router)):
+        raise DriverError(f"option {ROUTER_OPTION}={router!r}: use 1-40 letters, digits, . _ -")
     space = (req.ipv4_data or [None])[0].address_space
-    return NetworkSpec(subnet, gateway, subnet6, gateway6, mtu, space, adopt)
+    return NetworkSpec(subnet, gateway, subnet6, gateway6, mtu, space, adopt, router)
 
 
 def endpoint_spec(req: CreateEndpointRequest, subnet: str, subnet6: str | None) -> EndpointSpec:

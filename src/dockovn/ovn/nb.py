@@ -126,6 +126,18 @@ class _AllocateCommand(ovs_command.BaseCommand):
         self.result = address
 
 
+@dataclass(frozen=True)
+class RouterAttachment:
+    """How a new switch plugs into a logical router (created if missing)."""
+
+    router: str
+    router_external_ids: dict[str, str]
+    router_port: str              # the Logical_Router_Port
+    switch_port: str              # the switch's port of type "router" facing it
+    mac: str
+    networks: tuple[str, ...]     # "10.0.0.1/24", "fd00::1/64": the gateway addresses
+
+
 class PoolNotFound(LookupError):
     pass
 
@@ -197,22 +209,47 @@ class Northbound:
         commit(self.api, NorthboundError, what, *commands)
 
     def create_switch(self, name: str, external_ids: dict[str, str],
-                      other_config: dict[str, str] | None = None) -> None:
-        self._commit(
-            f"creating logical switch {name}",
-            self.api.ls_add(name, may_exist=False, external_ids=external_ids,
-                            other_config=other_config or {}),
-        )
+                      other_config: dict[str, str] | None = None,
+                      attach: RouterAttachment | None = None) -> None:
+        """Create a switch and (optionally) plug it into a logical router: one transaction."""
+        ls = self.api.ls_add(name, may_exist=False, external_ids=external_ids,
+                             other_config=other_config or {})
+        commands = [ls]
+        if attach is not None:
+            lr = self.api.lr_add(attach.router, may_exist=True,
+                                 external_ids=attach.router_external_ids)
+            commands += [
+                lr,
+                self.api.lrp_add(lr, attach.router_port, attach.mac, list(attach.networks)),
+                # The switch side: a port of type "router" facing the router port.
+                self.api.lsp_add(ls, attach.switch_port, type="router", addresses=["router"],
+                                 options={"router-port": attach.router_port}),
+            ]
+        self._commit(f"creating logical switch {name}", *commands)
 
-    def delete_switch(self, name: str, pools: tuple[str, ...] = ()) -> None:
-        """Delete a switch, its ports (by OVSDB garbage collection) and these address
-        pools, in one transaction; what is gone already is fine."""
+    def delete_switch(self, name: str, pools: tuple[str, ...] = (),
+                      router_port: str | None = None) -> None:
+        """Delete a switch, its ports (by OVSDB garbage collection), these address pools
+        and its router port (and the router, when that was its last port), in one
+        transaction; what is gone already is fine."""
         commands = [self.api.ls_del(name, if_exists=True)]
         for pool_name in pools:
             pool = self.pool(pool_name)
             if pool is not None:
                 commands.append(self.api.db_destroy("Address_Set", pool.uuid))
+        router = self._router_of(router_port) if router_port else None
+        if router is not None:
+            commands.append(self.api.lrp_del(router_port, if_exists=True))
+            if [p for p in router.ports if p.name != router_port] == []:
+                commands.append(self.api.lr_del(router.name, if_exists=True))
         self._commit(f"deleting logical switch {name}", *commands)
+
+    @reading
+    def _router_of(self, router_port: str):
+        for router in self.api.tables["Logical_Router"].rows.values():
+            if any(p.name == router_port for p in router.ports):
+                return router
+        return None
 
     def set_switch_ids(self, name: str, external_ids: dict[str, str]) -> None:
         """Set some external_ids keys (a partial-map mutate, not a rewrite)."""
