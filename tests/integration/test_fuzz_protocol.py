@@ -56,12 +56,18 @@ bodies = st.one_of(
 )
 
 
+# Endpoints the fuzzing made (seen in NB before each clean-up): their veths must go.
+seen_endpoints: set[str] = set(SHARED_IDS)
+
+
 def dockovn_state(nb) -> tuple:
-    switches = nb.switches_with(keys.NETWORK_ID)
+    switches = nb.switches_with(keys.NETWORK_ID, with_ports=True)
     ports = sum(len(s.port_names) for s in switches)
     pools = len([p for p in nb.pools() if p.name.startswith("dockovn_pool_")])
-    veths = frozenset(links.names_with_prefix(naming.OUTER_PREFIX)
-                      + links.names_with_prefix(naming.INNER_PREFIX))
+    # Only this test's interfaces: other tests (or containers) may come and go meanwhile.
+    ours = {name for eid in seen_endpoints for name in naming.veth_names(eid)}
+    veths = frozenset(n for n in links.names_with_prefix(naming.OUTER_PREFIX)
+                      + links.names_with_prefix(naming.INNER_PREFIX) if n in ours)
     return len(switches), ports, pools, veths
 
 
@@ -74,6 +80,8 @@ def clean_up(plugin, nb) -> None:
     """Undo, through the protocol, whatever the fuzzing created legitimately."""
     for switch in nb.switches_with(keys.NETWORK_ID):
         for port in nb.ports(switch.name):
+            if keys.ENDPOINT_ID in port.external_ids and len(port.name) >= 36:
+                seen_endpoints.add(port.name)
             plugin.call("NetworkDriver.Leave", {"NetworkID": switch.name, "EndpointID": port.name})
             plugin.call("NetworkDriver.DeleteEndpoint",
                         {"NetworkID": switch.name, "EndpointID": port.name})

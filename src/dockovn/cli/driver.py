@@ -14,10 +14,12 @@ from dockovn.cli.common import host_connection
 from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST, DockerEngine
 from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch
 from dockovn.network import gc
+from dockovn.network.backends import BackendSync
 from dockovn.network.gc import Collector
 from dockovn.network.ipam import OvnIpam
 from dockovn.network.names import NameSync
 from dockovn.network.replicate import NetworkReplicator
+from dockovn.network.services import Services
 from dockovn.network.overlay import DEFAULT_MTU, OverlayDriver
 from dockovn.ovn.nb import Northbound
 from dockovn.plugin.server import PLUGIN_DIR, PluginApp, serve, socket_path
@@ -44,6 +46,8 @@ def run_driver(nb_remote: str | None, ovs_db: str, bridge: str, plugin_dir: str,
     names.start()
     replicator = NetworkReplicator(nb, lambda: DockerEngine(docker_host))
     replicator.start()
+    backends = BackendSync(Services(nb))  # service VIPs' backends follow the registry
+    backends.start()
     plugin = PluginApp(driver, OvnIpam(nb), request_timeout=request_timeout)
     LOG.info("dockovn driver: host %s (%s), NB %s, OVS %s (%s datapath), MTU %d",
              hostname, host_id, nb_remote, ovs_db, "userspace" if userspace else "kernel", mtu)
@@ -64,6 +68,7 @@ def run_driver(nb_remote: str | None, ovs_db: str, bridge: str, plugin_dir: str,
     finally:
         names.stop()
         replicator.stop()
+        backends.stop()
         nb.close()
         ovs.close()
         if pidfile and os.path.exists(pidfile):

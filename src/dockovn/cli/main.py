@@ -12,6 +12,7 @@ from dockovn.cli.driver import driver_command
 from dockovn.cli.gc import gc
 from dockovn.cli.host import host_group
 from dockovn.cli.ls import ls
+from dockovn.cli.service import service_group
 from dockovn.cli.up import down, up
 
 
@@ -24,7 +25,7 @@ def cli(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-for command in (central_group, host_group, driver_command, up, down, ls, gc):
+for command in (central_group, host_group, driver_command, up, down, ls, gc, service_group):
     cli.add_command(command)
 
 

@@ -7,7 +7,7 @@ plugin, and both would hang (Calico libnetwork-plugin#49).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import docker
@@ -30,6 +30,9 @@ class Attachment:
     container_name: str
     network_id: str
     endpoint_id: str
+    # The container's labels (Config.Labels): `--label dockovn.service=...` registers
+    # it as a service instance. Left out of the hash: a dict is not hashable.
+    labels: dict[str, str] = field(default_factory=dict, hash=False)
 
 
 class DockerEngine:
@@ -56,7 +59,7 @@ class DockerEngine:
         return out
 
     def attachments(self, container_id: str | None = None) -> list[Attachment]:
-        """Every container's endpoints (or one container's), with the container name."""
+        """Every container's endpoints (or one container's), with its name and labels."""
         if container_id is not None:
             try:
                 raws = [self.client.api.inspect_container(container_id)]
@@ -68,10 +71,12 @@ class DockerEngine:
         out = []
         for raw in raws:
             name = raw.get("Name", "").lstrip("/")
+            labels = dict((raw.get("Config") or {}).get("Labels") or {})
             nets = (raw.get("NetworkSettings") or {}).get("Networks") or {}
             for net in nets.values():
                 if net.get("EndpointID") and net.get("NetworkID"):
-                    out.append(Attachment(raw["Id"], name, net["NetworkID"], net["EndpointID"]))
+                    out.append(Attachment(raw["Id"], name, net["NetworkID"], net["EndpointID"],
+                                          labels))
         return out
 
     def create_network(self, name: str, driver: str, subnets: list[tuple[str, str | None]],

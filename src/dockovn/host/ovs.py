@@ -88,7 +88,12 @@ class LocalSwitch:
 
     @reading
     def port(self, port_name: str) -> BridgePort | None:
-        return next((p for p in self.ports() if p.name == port_name), None)
+        """A port (on any bridge) by name: an index lookup."""
+        port = idlutils.row_by_value(self.api.idl, "Port", "name", port_name, None)
+        if port is None:
+            return None
+        iface = port.interfaces[0] if port.interfaces else None
+        return BridgePort(port.name, dict(iface.external_ids) if iface else {})
 
     @reading
     def system_id(self) -> str | None:

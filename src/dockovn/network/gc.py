@@ -68,7 +68,7 @@ class Collector:
         now = time.time()
         found: list[Stale] = []
         stale_ports: set[str] = set()
-        switches = self.nb.switches_with(keys.NETWORK_ID)
+        switches = self.nb.switches_with(keys.NETWORK_ID, with_ports=True)
         for switch in switches:
             for port in self.nb.ports(switch.name):
                 ids = port.external_ids

@@ -36,6 +36,16 @@ CONTAINER_NAME = PREFIX + "container-name"
 SERVICE = PREFIX + "service"
 SERVICE_PORT = PREFIX + "service-port"
 
+# Load_Balancer (one per service and network, `dockovn service create`): SERVICE and
+# NETWORK_ID name the service and its switch; the rest is what create chose, so
+# every host's backend reconciler (and `service delete`) reads the same intent.
+VIP = PREFIX + "vip"                    # "IP:PORT" clients connect to
+TARGET_PORT = PREFIX + "target-port"    # backend port for every instance (absent: each
+                                        # instance's own SERVICE_PORT)
+HEALTH_CHECK_IP = PREFIX + "health-check-ip"  # source of OVN's probes (absent: no checks)
+RESERVED = PREFIX + "reserved"          # addresses taken from the network's dockovn pool,
+                                        # space-separated, released on delete
+
 # local OVS Interface (next to OVN's own iface-id / attached-mac / iface-status)
 OVS_ENDPOINT = "dockovn-endpoint"
 OVS_NETWORK = "dockovn-network"

@@ -5,6 +5,12 @@ follows Docker's network events and records ``dockovn:name`` on the logical
 switch and ``dockovn:container-name`` on the logical switch port, so `dockovn
 ls` (and other hosts) can show them. It runs off the request path and catches
 up on everything at start and after each reconnect.
+
+The same pass fills the service registry: a container labelled
+``dockovn.service=S`` and ``dockovn.port=P`` gets ``dockovn:service`` and
+``dockovn:service-port`` on its ports (labels are fixed for a container's life,
+so writing them when the port is named is enough). A container without these
+labels keeps whatever `dockovn service add` wrote by hand.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ import logging
 import threading
 from typing import Callable
 
-from dockovn.host.docker_engine import DockerEngine
+from dockovn.host.docker_engine import Attachment, DockerEngine
 from dockovn.network import keys
+from dockovn.network.services import ServiceError, registry_ids
 from dockovn.ovn.nb import Northbound, NorthboundError
 
 LOG = logging.getLogger(__name__)
@@ -31,6 +38,7 @@ class NameSync:
         self.retry_seconds = retry_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dockovn-names", daemon=True)
+        self._bad_labels: set[str] = set()  # containers already warned about
 
     def start(self) -> None:
         self._thread.start()
@@ -58,7 +66,7 @@ class NameSync:
         for net in engine.networks(self.driver_name):
             self._name_network(net.id, net.name)
         for att in engine.attachments():
-            self._name_port(att.endpoint_id, att.container_id, att.container_name)
+            self._name_port(att)
 
     def on_event(self, engine: DockerEngine, event: dict) -> None:
         actor = event.get("Actor") or {}
@@ -71,7 +79,7 @@ class NameSync:
         elif action == "connect" and attrs.get("container"):
             for att in engine.attachments(attrs["container"]):
                 if att.network_id == actor.get("ID"):
-                    self._name_port(att.endpoint_id, att.container_id, att.container_name)
+                    self._name_port(att)
 
     def _name_network(self, network_id: str, name: str) -> None:
         switch = self.nb.switch(network_id)
@@ -82,13 +90,30 @@ class NameSync:
         except NorthboundError as exc:
             LOG.warning("naming network %s: %s", network_id[:12], exc)
 
-    def _name_port(self, endpoint_id: str, container_id: str, name: str) -> None:
-        port = self.nb.port(endpoint_id)
-        if port is None or port.external_ids.get(keys.CONTAINER_NAME) == name:
+    def _name_port(self, att: Attachment) -> None:
+        port = self.nb.port(att.endpoint_id)
+        if port is None:
+            return
+        want = {keys.CONTAINER_ID: att.container_id, keys.CONTAINER_NAME: att.container_name}
+        want.update(self._registry_ids(att))
+        if all(port.external_ids.get(k) == v for k, v in want.items()):
             return
         try:
-            self.nb.set_port_ids(endpoint_id, {keys.CONTAINER_ID: container_id,
-                                               keys.CONTAINER_NAME: name})
+            # One write: the name and the registration arrive together, so a
+            # balancer never lists an instance without its container name.
+            self.nb.set_port_ids(att.endpoint_id, want)
         except NorthboundError as exc:
-            LOG.warning("naming endpoint %s: %s", endpoint_id[:12], exc)
+            LOG.warning("naming endpoint %s: %s", att.endpoint_id[:12], exc)
+
+    def _registry_ids(self, att: Attachment) -> dict[str, str]:
+        try:
+            return registry_ids(att.labels)
+        except ServiceError as exc:
+            # Wrong labels must not stop the container from being named: skip the
+            # registration, and say so once per container, not on every event.
+            if att.container_id not in self._bad_labels:
+                self._bad_labels.add(att.container_id)
+                LOG.warning("container %s is not registered as a service instance: %s",
+                            att.container_name or att.container_id[:12], exc)
+            return {}
 

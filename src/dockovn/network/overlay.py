@@ -186,7 +186,8 @@ class OverlayDriver:
         want = spec.endpoint_spec(req, ids[keys.SUBNET], ids.get(keys.SUBNET6))
         existing = self.nb.port(req.endpoint_id)
         if existing is not None:
-            if existing.switch_name == switch.name and existing.addresses == (want.lsp_address,):
+            if existing.external_ids.get(keys.NETWORK_ID) == switch.name and \
+                    existing.addresses == (want.lsp_address,):
                 return self._endpoint_reply(want)  # a replay
             raise DriverError(f"endpoint {req.endpoint_id[:12]} already exists "
                               f"with address {' '.join(existing.addresses)}")
@@ -213,11 +214,12 @@ class OverlayDriver:
         return CreateEndpointReply(interface=EndpointInterfaceReply(mac_address=want.mac))
 
     def _address_holder(self, switch: LogicalSwitch, ip) -> str | None:
-        for port in self.nb.ports(switch.name):
-            for entry in port.addresses:
-                if str(ip) in entry.split()[1:]:
-                    return port.name
-        return None
+        # dockovn's IPAM hands out each address once (in NB, cluster-wide): no need to
+        # look. Docker's own IPAM is per host; the check (a scan) guards the rest.
+        if switch.external_ids.get(keys.IPAM) == ADDRESS_SPACE:
+            return None
+        holders = self.nb.ports_with_address(switch.name, str(ip))
+        return holders[0] if holders else None
 
     def endpoint_oper_info(self, req: EndpointRequest) -> EndpointOperInfoReply:
         port = self.nb.port(req.endpoint_id)
@@ -234,7 +236,13 @@ class OverlayDriver:
     def delete_endpoint(self, req: EndpointRequest) -> Empty:
         # Leave normally unplugged already; unplug again in case it never came.
         self._unplug(req.endpoint_id)
-        self._nb("delete endpoint", self.nb.delete_port, req.endpoint_id)
+        port = self.nb.port(req.endpoint_id)
+        if port is None:
+            return Empty()
+        owner = port.external_ids.get(keys.NETWORK_ID)
+        if owner is not None and self.nb.switch(owner) is None:
+            owner = None  # not where it says: let the delete find it
+        self._nb("delete endpoint", self.nb.delete_port, req.endpoint_id, owner)
         LOG.info("endpoint %s deleted", req.endpoint_id[:12])
         return Empty()
 
@@ -243,7 +251,7 @@ class OverlayDriver:
     def join(self, req: JoinRequest) -> JoinReply:
         switch = self._network(req.network_id)
         port = self.nb.port(req.endpoint_id)
-        if port is None or port.switch_name != switch.name:
+        if port is None or port.external_ids.get(keys.NETWORK_ID) != switch.name:
             raise DriverError(f"endpoint {req.endpoint_id[:12]} not found on network "
                               f"{req.network_id[:12]}")
         mac = port.addresses[0].split()[0]
@@ -298,11 +306,20 @@ class OverlayDriver:
     # -- helpers ---------------------------------------------------------------------------
 
     def _plugged_port(self, endpoint_id: str) -> str | None:
-        """The name of the OVS port carrying this endpoint, if plugged."""
-        for bport in self.ovs.ports():
+        """The name of the OVS port carrying this endpoint, if plugged: its possible
+        names are looked up by index (no scan of the bridge)."""
+        attempt = 0
+        while True:
+            try:
+                outer, _ = naming.veth_names(endpoint_id, attempt)
+            except ValueError:
+                return None
+            bport = self.ovs.port(outer)
+            if bport is None:
+                return None  # names are taken in order: no later one was used
             if bport.external_ids.get(keys.OVS_ENDPOINT) == endpoint_id:
-                return bport.name
-        return None
+                return outer
+            attempt += 1
 
     def _free_veth_names(self, endpoint_id: str) -> tuple[str, str]:
         attempt = 0
@@ -317,21 +334,19 @@ class OverlayDriver:
 
     def _unplug(self, endpoint_id: str) -> None:
         """Remove this endpoint's OVS port and veth; nothing there is fine."""
-        names = set()
         plugged = self._plugged_port(endpoint_id)
-        if plugged:
-            names.add(plugged)
         # A veth left by a driver that died between creating and plugging it has
         # the first-choice name and no OVS port; one that is another endpoint's
         # OVS port (a name collision) must not be touched.
         first_choice = naming.veth_names(endpoint_id)[0]
-        other = self.ovs.port(first_choice)
-        if other is None or other.external_ids.get(keys.OVS_ENDPOINT) == endpoint_id:
-            names.add(first_choice)
+        stray = first_choice if first_choice != plugged and self.ovs.port(first_choice) is None \
+            else None
         try:
-            for name in names:
-                self.ovs.unplug(name)
-                links.delete(name)
+            if plugged:
+                self.ovs.unplug(plugged)  # only when there is one: each is a transaction
+                links.delete(plugged)
+            if stray:
+                links.delete(stray)  # gone already is fine (and cheap)
         except (OvsError, links.LinkError) as exc:
             raise DriverError(f"unplugging endpoint {endpoint_id[:12]}: {exc}") from exc
 

@@ -78,10 +78,8 @@ class NetworkReplicator:
         if engine is not None:
             engine.close()
 
-    def _nb_state(self):
-        return frozenset(
-            (s.name, s.external_ids.get(keys.NETWORK_NAME), frozenset(aliases(s)))
-            for s in self.nb.switches_with(keys.NETWORK_ID))
+    def _nb_state(self) -> int:
+        return self.nb.change_seqno()  # cheap: no rows read until something changed
 
     def reconcile(self, engine: DockerEngine) -> None:
         switches = self.nb.switches_with(keys.NETWORK_ID)

@@ -39,6 +39,8 @@ class LogicalSwitch:
     name: str
     external_ids: dict[str, str]
     other_config: dict[str, str]
+    # Filled only when asked for (with_ports=True): listing a big switch's ports
+    # costs a conversion per port, too much for every request.
     port_names: tuple[str, ...] = ()
 
 
@@ -46,20 +48,20 @@ class LogicalSwitch:
 class LogicalPort:
     uuid: str
     name: str
-    switch_name: str
+    switch_name: str  # "" when read by name alone (finding the owner is a scan)
     addresses: tuple[str, ...]
     external_ids: dict[str, str]
     up: bool | None = None
     options: dict[str, str] = field(default_factory=dict)
 
 
-def _switch(row) -> LogicalSwitch:
+def _switch(row, with_ports: bool = False) -> LogicalSwitch:
     return LogicalSwitch(
         uuid=str(row.uuid),
         name=row.name,
         external_ids=dict(row.external_ids),
         other_config=dict(row.other_config),
-        port_names=tuple(sorted(p.name for p in row.ports)),
+        port_names=tuple(sorted(p.name for p in row.ports)) if with_ports else (),
     )
 
 
@@ -165,31 +167,44 @@ class Northbound:
     def _switch_rows(self):
         return list(self.api.tables["Logical_Switch"].rows.values())
 
-    @reading
-    def switches(self) -> list[LogicalSwitch]:
-        return [_switch(r) for r in self._switch_rows()]
+    def change_seqno(self) -> int:
+        """Moves on whenever the DB (as this client sees it) changes: a cheap "anything new?"."""
+        return self.api.idl.change_seqno
 
     @reading
-    def switch(self, name: str) -> LogicalSwitch | None:
+    def switches(self, with_ports: bool = False) -> list[LogicalSwitch]:
+        return [_switch(r, with_ports) for r in self._switch_rows()]
+
+    @reading
+    def switch(self, name: str, with_ports: bool = False) -> LogicalSwitch | None:
         row = self.api.lookup("Logical_Switch", name, default=None)
-        return _switch(row) if row is not None else None
+        return _switch(row, with_ports) if row is not None else None
 
     @reading
-    def switches_with(self, key: str, value: str | None = None) -> list[LogicalSwitch]:
+    def switches_with(self, key: str, value: str | None = None,
+                      with_ports: bool = False) -> list[LogicalSwitch]:
         """Switches whose external_ids have ``key`` (equal to ``value`` if given)."""
-        return [
-            _switch(r)
-            for r in self._switch_rows()
-            if key in r.external_ids and (value is None or r.external_ids[key] == value)
-        ]
+        out = []
+        for r in self._switch_rows():
+            ids = r.external_ids
+            if key in ids and (value is None or ids[key] == value):
+                out.append(_switch(r, with_ports))
+        return out
 
     @reading
     def port(self, name: str) -> LogicalPort | None:
+        """A port by name (an index lookup); its switch_name is left empty."""
         row = self.api.lookup("Logical_Switch_Port", name, default=None)
+        return _port(row, "") if row is not None else None
+
+    @reading
+    def ports_with_address(self, switch_name: str, ip: str) -> list[str]:
+        """Names of the switch's ports whose addresses include ``ip``."""
+        row = self.api.lookup("Logical_Switch", switch_name, default=None)
         if row is None:
-            return None
-        owner = next((s.name for s in self._switch_rows() if row in s.ports), "")
-        return _port(row, owner)
+            return []
+        return [p.name for p in row.ports
+                if any(ip in entry.split()[1:] for entry in p.addresses)]
 
     @reading
     def ports(self, switch_name: str) -> list[LogicalPort]:
@@ -272,10 +287,11 @@ class Northbound:
                              external_ids=external_ids),
         )
 
-    def delete_port(self, port_name: str) -> None:
-        """Delete a port; a port already gone is fine."""
+    def delete_port(self, port_name: str, switch_name: str | None = None) -> None:
+        """Delete a port; a port already gone is fine. Naming its switch spares a scan
+        of every switch for the owner."""
         self._commit(f"deleting logical switch port {port_name}",
-                     self.api.lsp_del(port_name, if_exists=True))
+                     self.api.lsp_del(port_name, switch_name, if_exists=True))
 
     def set_port_ids(self, port_name: str, external_ids: dict[str, str]) -> None:
         self._commit(

@@ -1,4 +1,5 @@
-"""Reads from the OVN Southbound DB: which chassis each logical port is bound to."""
+"""Reads from the OVN Southbound DB: which chassis each logical port is bound to, and
+what OVN's load-balancer health checks found."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ class _SbApi(OwnConnection, impl_idl.OvnSbApiIdlImpl):
 class Southbound:
     def __init__(self, remote: str, timeout: float = 10.0, ssl: SslFiles | None = None):
         self.api = open_api(_SbApi, remote, "OVN_Southbound", timeout,
-                            tables=("Chassis", "Port_Binding", "Encap"), ssl=ssl)
+                            tables=("Chassis", "Port_Binding", "Encap", "Service_Monitor"),
+                            ssl=ssl)
 
     def close(self) -> None:
         close_api(self.api)
@@ -32,3 +34,9 @@ class Southbound:
         """(name, hostname, ["geneve 172.31.255.2", ...]) for every chassis."""
         return [(c.name, c.hostname, [f"{e.type} {e.ip}" for e in c.encaps])
                 for c in self.api.tables["Chassis"].rows.values()]
+
+    def service_monitors(self) -> dict[tuple[str, str, int], str]:
+        """(logical_port, backend IP, port) -> status of OVN's health check of it:
+        "online", "offline", "error", or "" before ovn-controller first reported."""
+        return {(m.logical_port, m.ip, m.port): (m.status[0] if m.status else "")
+                for m in self.api.tables["Service_Monitor"].rows.values()}
