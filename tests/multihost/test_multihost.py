@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 import docker as sdk
 import pytest
 
-from dockovn.network import keys
 
 from tests.support import multihost, wait
 from tests.support.plugin_client import PluginClient

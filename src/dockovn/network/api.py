@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dockovn.ovn.nb import NorthboundError
+
 
 class Message(BaseModel):
     model_config = ConfigDict(populate_by_name=True, strict=True, extra="ignore",
@@ -183,6 +185,14 @@ class RequestAddressReply(Reply):
 
 class DriverError(Exception):
     """A request that was understood but cannot be done; the message goes to the user."""
+
+
+def nb_call(what: str, fn, *args):
+    """Run an OVN Northbound write; its failure becomes a DriverError saying ``what``."""
+    try:
+        return fn(*args)
+    except NorthboundError as exc:
+        raise DriverError(f"{what}: {exc}") from exc
 
 
 class NetworkDriver(Protocol):

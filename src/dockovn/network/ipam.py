@@ -33,6 +33,7 @@ from dockovn.network.api import (
     RequestAddressRequest,
     RequestPoolReply,
     RequestPoolRequest,
+    nb_call,
 )
 from dockovn.ovn.nb import AllocationRefused, Northbound, NorthboundError, PoolNotFound
 
@@ -196,7 +197,7 @@ class OvnIpam:
         subnet = parse_pool_id(req.pool_id)
         if self._networks_using(subnet):
             return Empty()  # the network still exists (other hosts): keep its pool
-        self._nb("release pool", self.nb.delete_pool, pool_name(subnet))
+        nb_call("release pool", self.nb.delete_pool, pool_name(subnet))
         LOG.info("pool %s released", subnet)
         return Empty()
 
@@ -275,12 +276,6 @@ class OvnIpam:
             if self._networks_using(subnet):
                 return Empty()  # shared by every host's view of the network
             forget = (POOL_GATEWAY,)
-        self._nb("release address", self.nb.release, name, ip, forget)
+        nb_call("release address", self.nb.release, name, ip, forget)
         return Empty()
 
-    @staticmethod
-    def _nb(what: str, fn, *args):
-        try:
-            return fn(*args)
-        except NorthboundError as exc:
-            raise DriverError(f"{what}: {exc}") from exc

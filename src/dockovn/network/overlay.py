@@ -36,8 +36,9 @@ from dockovn.network.api import (
     JoinRequest,
     NetworkRequest,
     StaticRoute,
+    nb_call,
 )
-from dockovn.ovn.nb import LogicalSwitch, Northbound, NorthboundError, RouterAttachment
+from dockovn.ovn.nb import LogicalSwitch, Northbound, RouterAttachment
 
 LOG = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class OverlayDriver:
             if same:
                 return Empty()
             raise DriverError(f"network {req.network_id[:12]} already exists with other settings")
-        self._nb("create network", self.nb.create_switch, req.network_id, ids, None,
+        nb_call("create network", self.nb.create_switch, req.network_id, ids, None,
                  self._router_attachment(req.network_id, want))
         LOG.info("network %s created: %s mtu %s%s", req.network_id[:12], want.subnet, want.mtu,
                  f" router {want.router}" if want.router else "")
@@ -139,7 +140,7 @@ class OverlayDriver:
         if switch.external_ids.get(keys.SUBNET) != str(want.subnet):
             raise DriverError(f"network {want.adopt[:12]} has subnet "
                               f"{switch.external_ids.get(keys.SUBNET)}, not {want.subnet}")
-        self._nb("join network", self.nb.set_switch_ids, switch.name,
+        nb_call("join network", self.nb.set_switch_ids, switch.name,
                  {keys.DOCKER_ID_PREFIX + network_id: self.host_id})
         LOG.info("network %s is this host's view of %s", network_id[:12], switch.name[:12])
         return Empty()
@@ -162,7 +163,7 @@ class OverlayDriver:
                             for p in ports})
             alias = keys.DOCKER_ID_PREFIX + req.network_id
             if alias in switch.external_ids:
-                self._nb("drop network alias", self.nb.remove_switch_ids, switch.name, (alias,))
+                nb_call("drop network alias", self.nb.remove_switch_ids, switch.name, (alias,))
             raise DriverError(f"network still has {len(ports)} container(s) on other hosts: "
                               f"{', '.join(users[:5])}{' ...' if len(users) > 5 else ''}; "
                               "it stays in the cluster")
@@ -170,7 +171,7 @@ class OverlayDriver:
         # exists, so the pool (shared by every host's view) goes with the switch.
         pools = ipam.switch_pools(switch.external_ids)
         _, lrp, _ = naming.router_names(switch.name, switch.external_ids.get(keys.ROUTER))
-        self._nb("delete network", self.nb.delete_switch, switch.name, pools, lrp)
+        nb_call("delete network", self.nb.delete_switch, switch.name, pools, lrp)
         LOG.info("network %s deleted", switch.name[:12])
         return Empty()
 
@@ -201,7 +202,7 @@ class OverlayDriver:
             keys.HOSTNAME: self.hostname,
             keys.CREATED_AT: str(int(time.time())),
         }
-        self._nb("create endpoint", self.nb.add_port, switch.name, req.endpoint_id,
+        nb_call("create endpoint", self.nb.add_port, switch.name, req.endpoint_id,
                  [want.lsp_address], [want.lsp_address], port_ids)
         LOG.info("endpoint %s created on %s: %s", req.endpoint_id[:12], req.network_id[:12],
                  want.lsp_address)
@@ -242,7 +243,7 @@ class OverlayDriver:
         owner = port.external_ids.get(keys.NETWORK_ID)
         if owner is not None and self.nb.switch(owner) is None:
             owner = None  # not where it says: let the delete find it
-        self._nb("delete endpoint", self.nb.delete_port, req.endpoint_id, owner)
+        nb_call("delete endpoint", self.nb.delete_port, req.endpoint_id, owner)
         LOG.info("endpoint %s deleted", req.endpoint_id[:12])
         return Empty()
 
@@ -350,9 +351,3 @@ class OverlayDriver:
         except (OvsError, links.LinkError) as exc:
             raise DriverError(f"unplugging endpoint {endpoint_id[:12]}: {exc}") from exc
 
-    @staticmethod
-    def _nb(what: str, fn, *args):
-        try:
-            return fn(*args)
-        except NorthboundError as exc:
-            raise DriverError(f"{what}: {exc}") from exc
