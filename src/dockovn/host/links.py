@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from pyroute2 import IPRoute
 from pyroute2.ethtool import Ethtool
@@ -18,9 +19,28 @@ class LinkError(RuntimeError):
     """A netlink operation failed."""
 
 
+# One netlink socket per thread, kept: opening an IPRoute (pyroute2 0.9 sets up an
+# event loop for it) costs more than the operations a Join needs. pyroute2
+# sockets are not thread-safe, hence one per request thread.
+_local = threading.local()
+
+
+def _ipr() -> IPRoute:
+    ipr = getattr(_local, "ipr", None)
+    if ipr is None:
+        ipr = _local.ipr = IPRoute()
+    return ipr
+
+
+def _ethtool() -> Ethtool:
+    ethtool = getattr(_local, "ethtool", None)
+    if ethtool is None:
+        ethtool = _local.ethtool = Ethtool()
+    return ethtool
+
+
 def exists(name: str) -> bool:
-    with IPRoute() as ipr:
-        return bool(ipr.link_lookup(ifname=name))
+    return bool(_ipr().link_lookup(ifname=name))
 
 
 def create_veth(outer: str, inner: str, mac: str, mtu: int) -> None:
@@ -28,21 +48,20 @@ def create_veth(outer: str, inner: str, mac: str, mtu: int) -> None:
     goes to the container with the endpoint's MAC. Both ends get ``mtu``; the
     outer end is brought up. If anything fails the pair is removed again.
     """
-    with IPRoute() as ipr:
-        try:
-            ipr.link("add", ifname=outer, kind="veth", peer={"ifname": inner})
-        except NetlinkError as exc:
-            if exc.code == EEXIST:
-                raise LinkError(f"interface {outer} or {inner} already exists") from exc
-            raise LinkError(f"creating veth {outer}/{inner}: {exc}") from exc
-        try:
-            (outer_idx,) = ipr.link_lookup(ifname=outer)
-            (inner_idx,) = ipr.link_lookup(ifname=inner)
-            ipr.link("set", index=inner_idx, address=mac, mtu=mtu)
-            ipr.link("set", index=outer_idx, mtu=mtu, state="up")
-        except Exception as exc:
-            _delete(ipr, outer)
-            raise LinkError(f"configuring veth {outer}/{inner}: {exc}") from exc
+    ipr = _ipr()
+    try:
+        # One request makes both ends with their MTU and the inner end's MAC.
+        ipr.link("add", ifname=outer, kind="veth", mtu=mtu,
+                 peer={"ifname": inner, "address": mac, "mtu": mtu})
+    except NetlinkError as exc:
+        if exc.code == EEXIST:
+            raise LinkError(f"interface {outer} or {inner} already exists") from exc
+        raise LinkError(f"creating veth {outer}/{inner}: {exc}") from exc
+    try:
+        ipr.link("set", ifname=outer, state="up")
+    except Exception as exc:
+        _delete(ipr, outer)
+        raise LinkError(f"bringing {outer} up: {exc}") from exc
 
 
 def disable_tx_checksum(name: str) -> None:
@@ -52,7 +71,7 @@ def disable_tx_checksum(name: str) -> None:
     leaves for offload: ping works, TCP does not. The setting survives Docker
     moving the interface into the container.
     """
-    ethtool = Ethtool()
+    ethtool = _ethtool()
     try:
         features = ethtool.get_features(name)
         for fname, feature in features.features.items():
@@ -61,8 +80,6 @@ def disable_tx_checksum(name: str) -> None:
         ethtool.set_features(name, features)
     except Exception as exc:
         raise LinkError(f"disabling tx checksum offload on {name}: {exc}") from exc
-    finally:
-        ethtool.close()
 
 
 def _delete(ipr: IPRoute, name: str) -> bool:
@@ -77,14 +94,12 @@ def _delete(ipr: IPRoute, name: str) -> bool:
 
 def delete(name: str) -> bool:
     """Delete an interface (a veth takes its peer with it). Gone already is fine."""
-    with IPRoute() as ipr:
-        return _delete(ipr, name)
+    return _delete(_ipr(), name)
 
 
 def names_with_prefix(prefix: str) -> list[str]:
-    with IPRoute() as ipr:
-        return [
-            link.get_attr("IFLA_IFNAME")
-            for link in ipr.get_links()
-            if (link.get_attr("IFLA_IFNAME") or "").startswith(prefix)
-        ]
+    return [
+        link.get_attr("IFLA_IFNAME")
+        for link in _ipr().get_links()
+        if (link.get_attr("IFLA_IFNAME") or "").startswith(prefix)
+    ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ovsdbapp.backend.ovs_idl import idlutils
+from ovsdbapp.backend.ovs_idl import idlutils, transaction
 from ovsdbapp.schema.open_vswitch import impl_idl
 
 from dockovn.ovsdb import OwnConnection, SslFiles, close_api, commit, open_api, reading
@@ -28,8 +28,19 @@ class BridgePort:
     external_ids: dict[str, str]  # the Interface's external_ids (iface-id, ...)
 
 
+class _NoWaitTransaction(transaction.Transaction):
+    """Like `ovs-vsctl --no-wait`: commit to the DB, do not wait for ovs-vswitchd to
+    apply it (ovsdbapp's default waits: 10-30 ms per Join here). vswitchd and
+    ovn-controller act on the new port asynchronously, as they would anyway."""
+
+    def pre_commit(self, txn):
+        txn.expected_ifaces = set()  # ovsdbapp's add_port records into it
+
+
 class _OvsApi(OwnConnection, impl_idl.OvsdbIdl):
-    pass
+    def create_transaction(self, check_error=False, log_errors=True, **kwargs):
+        return _NoWaitTransaction(self, self.ovsdb_connection,
+                                  check_error=check_error, log_errors=log_errors)
 
 
 class LocalSwitch:

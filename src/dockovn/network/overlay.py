@@ -14,6 +14,7 @@ answering, so a failed request leaves no rows and no interfaces behind.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from dockovn.host import links
@@ -57,6 +58,9 @@ class OverlayDriver:
         self.default_mtu = default_mtu
         # The netdev datapath cannot finish offloaded checksums (see links.disable_tx_checksum).
         self.userspace_datapath = userspace_datapath
+        # switch -> address -> endpoint, for networks on Docker's IPAM (see _address_holder)
+        self._taken: dict[str, dict[str, str]] = {}
+        self._taken_lock = threading.Lock()
 
     # -- networks ------------------------------------------------------------------------
 
@@ -192,9 +196,12 @@ class OverlayDriver:
                 return self._endpoint_reply(want)  # a replay
             raise DriverError(f"endpoint {req.endpoint_id[:12]} already exists "
                               f"with address {' '.join(existing.addresses)}")
-        holder = self._address_holder(switch, want.ipv4.ip)
-        if holder is not None:
-            raise DriverError(f"address {want.ipv4.ip} is already used by endpoint {holder[:12]}")
+        with self._taken_lock:
+            holder = self._address_holder(switch, str(want.ipv4.ip))
+            if holder is not None:
+                raise DriverError(f"address {want.ipv4.ip} is already used by endpoint "
+                                  f"{holder[:12]}")
+            self._taken_on(switch.name)[str(want.ipv4.ip)] = req.endpoint_id  # claimed
         port_ids = {
             keys.NETWORK_ID: switch.name,
             keys.ENDPOINT_ID: req.endpoint_id,
@@ -202,8 +209,12 @@ class OverlayDriver:
             keys.HOSTNAME: self.hostname,
             keys.CREATED_AT: str(int(time.time())),
         }
-        nb_call("create endpoint", self.nb.add_port, switch.name, req.endpoint_id,
-                 [want.lsp_address], [want.lsp_address], port_ids)
+        try:
+            nb_call("create endpoint", self.nb.add_port, switch.name, req.endpoint_id,
+                    [want.lsp_address], [want.lsp_address], port_ids)
+        except DriverError:
+            self._forget_address(switch.name, req.endpoint_id)
+            raise
         LOG.info("endpoint %s created on %s: %s", req.endpoint_id[:12], req.network_id[:12],
                  want.lsp_address)
         return self._endpoint_reply(want)
@@ -214,13 +225,42 @@ class OverlayDriver:
             return CreateEndpointReply()
         return CreateEndpointReply(interface=EndpointInterfaceReply(mac_address=want.mac))
 
-    def _address_holder(self, switch: LogicalSwitch, ip) -> str | None:
-        # dockovn's IPAM hands out each address once (in NB, cluster-wide): no need to
-        # look. Docker's own IPAM is per host; the check (a scan) guards the rest.
+    def _address_holder(self, switch: LogicalSwitch, ip: str) -> str | None:
+        """The endpoint that already has ``ip`` on this network, if any.
+
+        dockovn's IPAM hands out each address once (in NB, cluster-wide): nothing to
+        check. Networks on Docker's own IPAM are never replicated, so only this host's
+        driver writes their ports: an in-memory map (built from NB once per network,
+        then kept up to date) answers without scanning the switch's ports, and a hit
+        is confirmed in NB by index (`dockovn gc` may have removed the holder).
+        """
         if switch.external_ids.get(keys.IPAM) == ADDRESS_SPACE:
             return None
-        holders = self.nb.ports_with_address(switch.name, str(ip))
-        return holders[0] if holders else None
+        holder = self._taken_on(switch.name).get(ip)
+        if holder is None:
+            return None
+        port = self.nb.port(holder)
+        if port is not None and any(ip in entry.split()[1:] for entry in port.addresses):
+            return holder
+        del self._taken[switch.name][ip]
+        return None
+
+    def _taken_on(self, switch_name: str) -> dict[str, str]:
+        taken = self._taken.get(switch_name)
+        if taken is None:
+            taken = {}
+            for port in self.nb.ports(switch_name):
+                for entry in port.addresses:
+                    for ip in entry.split()[1:]:
+                        taken[ip] = port.name
+            self._taken[switch_name] = taken
+        return taken
+
+    def _forget_address(self, switch_name: str, endpoint_id: str) -> None:
+        with self._taken_lock:
+            taken = self._taken.get(switch_name, {})
+            for ip in [ip for ip, holder in taken.items() if holder == endpoint_id]:
+                del taken[ip]
 
     def endpoint_oper_info(self, req: EndpointRequest) -> EndpointOperInfoReply:
         port = self.nb.port(req.endpoint_id)
@@ -244,6 +284,8 @@ class OverlayDriver:
         if owner is not None and self.nb.switch(owner) is None:
             owner = None  # not where it says: let the delete find it
         nb_call("delete endpoint", self.nb.delete_port, req.endpoint_id, owner)
+        if owner is not None:
+            self._forget_address(owner, req.endpoint_id)
         LOG.info("endpoint %s deleted", req.endpoint_id[:12])
         return Empty()
 
