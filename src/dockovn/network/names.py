@@ -51,8 +51,12 @@ class NameSync:
             try:
                 engine = self.engine_factory()
                 try:
+                    # Subscribe first, then catch up: a network or container made
+                    # while catching up is then in the stream, not lost between
+                    # the two (it arrives twice at worst, and writes are idempotent).
+                    events = engine.network_events()
                     self.catch_up(engine)
-                    for event in engine.network_events():
+                    for event in events:
                         if self._stop.is_set():
                             return
                         self.on_event(engine, event)

@@ -135,7 +135,8 @@ class ServiceLb:
             vip, vip_port = parse_vip(ids[keys.VIP])
             target = check_port(ids[keys.TARGET_PORT]) if keys.TARGET_PORT in ids else None
         except ServiceError as exc:
-            LOG.warning("load balancer %s: %s; left alone", lb.uuid, exc)
+            # Debug, not warning: this runs on every reconcile pass.
+            LOG.debug("load balancer %s: %s; left alone", lb.uuid, exc)
             return None
         return ServiceLb(ids[keys.SERVICE], ids[keys.NETWORK_ID], vip, vip_port, target,
                          ids.get(keys.HEALTH_CHECK_IP) or None,
@@ -287,15 +288,8 @@ class Services:
         probe_ip = None
         if health_check:
             taken = set(used) | {str(vip_ip)} | (set(pool.addresses) if pool else set())
-            if health_ip:
-                probe = ipaddress.IPv4Address(health_ip)
-                _check_usable(probe, subnet, f"health-check address {probe}", net_name)
-                if str(probe) in taken:
-                    raise ServiceError(f"health-check address {probe} is already used"
-                                       f"{' by ' + used[str(probe)] if str(probe) in used else ''}")
-                probe_ip = str(probe)
-            else:
-                probe_ip = _highest_free(subnet, taken)
+            probe_ip = _probe_address(health_ip, subnet, taken,
+                                      {**used, str(vip_ip): "the VIP itself"}, net_name)
 
         reserve = tuple(a for a in (str(vip_ip), probe_ip) if a) if pool is not None else ()
         lb_ids = {keys.SERVICE: name, keys.NETWORK_ID: switch.name,
@@ -468,6 +462,26 @@ def _check_usable(ip: ipaddress.IPv4Address, subnet, what: str, network: str) ->
         raise ServiceError(f"{what} is outside network {network}'s subnet {subnet}")
     if ip in (subnet.network_address, subnet.broadcast_address):
         raise ServiceError(f"{what} is the subnet's own or broadcast address")
+
+
+def _probe_address(wanted: str | None, subnet, taken: set[str], used: dict[str, str],
+                   network: str) -> str:
+    """The source address of OVN's health-check probes: ``wanted``, or the highest free.
+
+    ovn-controller sends the probes from it and OVN answers ARP for it, so it must
+    be on the subnet and be nobody else's address.
+    """
+    if not wanted:
+        return _highest_free(subnet, taken)
+    try:
+        probe = ipaddress.IPv4Address(wanted)
+    except ValueError:
+        raise ServiceError(f"health-check address {wanted!r} is not an IPv4 address") from None
+    _check_usable(probe, subnet, f"health-check address {probe}", network)
+    if str(probe) in taken:
+        holder = f" by {used[str(probe)]}" if str(probe) in used else ""
+        raise ServiceError(f"health-check address {probe} is already used{holder}")
+    return str(probe)
 
 
 def _highest_free(subnet, taken: set[str]) -> str:
