@@ -8,7 +8,8 @@ What counts as stale, on this host:
 - a network this host created that has no ports and no Docker network on this
   host (Docker removed it while the driver was down), with its address pool;
 - this host's aliases of networks its dockerd no longer has;
-- an address pool no network uses (a create that died halfway).
+- an address pool no network uses (a create that died halfway);
+- a gateway router port whose network is gone (and its router, if it was the last).
 Rows younger than ``min_age`` seconds are spared: they may belong to a request
 in flight. Docker is asked which endpoints are live; if it cannot be reached,
 nothing is removed.
@@ -37,7 +38,8 @@ VETH_RECHECK_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class Stale:
-    kind: str      # "logical port", "ovs port", "veth", "network", "network alias", "pool"
+    kind: str      # "logical port", "ovs port", "veth", "network", "network alias", "pool",
+    #                "router port"
     name: str
     reason: str
 
@@ -88,6 +90,7 @@ class Collector:
                 found.append(Stale("ovs port", bport.name, f"endpoint {endpoint[:12]} gone"))
         found += self._networks(switches, local_networks, now)
         found += self._pools(now)
+        found += self._router_ports()
         found += self._veths()
         return found
 
@@ -101,8 +104,9 @@ class Collector:
                         and alias not in local_networks:
                     found.append(Stale("network alias", f"{switch.name}:{alias}",
                                        "this host's dockerd no longer has it"))
-            if ids.get(keys.CREATED_BY) != self.host_id or switch.port_names:
-                continue
+            containers = [p for p in self.nb.ports(switch.name) if keys.ENDPOINT_ID in p.external_ids]
+            if ids.get(keys.CREATED_BY) != self.host_id or containers:
+                continue  # (its router port does not count: it goes with the network)
             if aliases(switch) & local_networks or _age(ids, now) < self.min_age:
                 continue
             name = ids.get(keys.NETWORK_NAME, switch.name[:12])
@@ -116,6 +120,16 @@ class Collector:
                 for p in self.nb.pools()
                 if POOL_SUBNET in p.external_ids and p.name not in used
                 and _age(p.external_ids, now) >= self.min_age]
+
+    def _router_ports(self) -> list[Stale]:
+        """Gateway router ports (lrp-<network>) whose network is gone."""
+        found = []
+        for router, ports in self.nb.routers(naming.ROUTER_PREFIX).items():
+            for port in ports:
+                network = port.removeprefix(naming.ROUTER_PORT_PREFIX)
+                if port.startswith(naming.ROUTER_PORT_PREFIX) and self.nb.switch(network) is None:
+                    found.append(Stale("router port", port, f"on {router}: network gone"))
+        return found
 
     def _veths(self) -> list[Stale]:
         def unplugged() -> set[str]:
@@ -137,12 +151,15 @@ class Collector:
         elif item.kind == "network":
             switch = self.nb.switch(item.name)
             pools = switch_pools(switch.external_ids) if switch is not None else ()
-            self.nb.delete_switch(item.name, pools)
+            router = switch.external_ids.get(keys.ROUTER) if switch is not None else None
+            self.nb.delete_switch(item.name, pools, naming.router_names(item.name, router)[1])
         elif item.kind == "network alias":
             switch_name, _, alias = item.name.partition(":")
             self.nb.remove_switch_ids(switch_name, (keys.DOCKER_ID_PREFIX + alias,))
         elif item.kind == "pool":
             self.nb.delete_pool(item.name)
+        elif item.kind == "router port":
+            self.nb.delete_router_port(item.name)
 
     def run(self, dry_run: bool = False) -> list[tuple[Stale, str]]:
         """Find stale state and (unless ``dry_run``) remove it: [(item, outcome)]."""

@@ -57,5 +57,9 @@ def router_names(network_id: str, router: str | None) -> tuple[str, str, str]:
     gateway address answers (ARP, ping) on every host; networks naming the same
     router share it and are routed to each other.
     """
-    lr = f"dockovn-router-{router}" if router else f"dockovn-gw-{network_id}"
-    return lr, f"lrp-{network_id}", f"rtr-{network_id}"
+    lr = f"{ROUTER_PREFIX}router-{router}" if router else f"{ROUTER_PREFIX}gw-{network_id}"
+    return lr, f"{ROUTER_PORT_PREFIX}{network_id}", f"rtr-{network_id}"
+
+
+ROUTER_PREFIX = "dockovn-"   # every router dockovn makes for networks starts so
+ROUTER_PORT_PREFIX = "lrp-"  # + the network (switch) name

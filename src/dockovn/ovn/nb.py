@@ -260,6 +260,23 @@ class Northbound:
         self._commit(f"deleting logical switch {name}", *commands)
 
     @reading
+    def routers(self, prefix: str) -> dict[str, list[str]]:
+        """Routers whose name starts with ``prefix`` -> their port names."""
+        return {r.name: [p.name for p in r.ports]
+                for r in self.api.tables["Logical_Router"].rows.values()
+                if r.name.startswith(prefix)}
+
+    def delete_router_port(self, router_port: str) -> None:
+        """Delete a router port, and its router when it was the last one."""
+        router = self._router_of(router_port)
+        if router is None:
+            return
+        commands = [self.api.lrp_del(router_port, if_exists=True)]
+        if [p for p in router.ports if p.name != router_port] == []:
+            commands.append(self.api.lr_del(router.name, if_exists=True))
+        self._commit(f"deleting router port {router_port}", *commands)
+
+    @reading
     def _router_of(self, router_port: str):
         for router in self.api.tables["Logical_Router"].rows.values():
             if any(p.name == router_port for p in router.ports):
