@@ -5,7 +5,8 @@ PY     := $(VENV)/bin/python
 DOCKOVN := $(VENV)/bin/dockovn
 PYTEST_ARGS ?=
 
-.PHONY: deps system-deps venv demo demo-clean test test-unit test-integration test-e2e lint clean
+.PHONY: deps system-deps venv demo demo-clean test test-unit test-integration test-e2e test-multihost clean \
+        bench bench-deps
 
 # Debian packages first (checked every time, installed only when missing), then the venv.
 deps: system-deps $(VENV)/.installed
@@ -29,9 +30,26 @@ demo: deps
 demo-clean: deps
 	DOCKOVN=$(DOCKOVN) bash scripts/demo.sh --clean
 
+# The benchmark's extras: the upstream driver (Debian's ovn-docker, plus the python3-flask
+# its package forgets) and the `bench` Python extra (matplotlib for the plot, py-spy).
+BENCH_PKGS := ovn-docker python3-flask
+BENCH_ARGS ?=
+
+$(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test,bench]'
+	@touch $@
+
+bench-deps: deps $(VENV)/.bench-installed
+	@EXTRA_PKGS="$(BENCH_PKGS)" bash scripts/install-deps.sh
+
+# dockovn vs the upstream driver vs Docker's bridge (bench/run.py); starts what `dockovn up`
+# would if it is not running; writes bench/results/. `make bench BENCH_ARGS=--help` for options.
+bench: bench-deps
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 # Unit tests, then integration (real ovsdb-server + OVS), then e2e (real dockerd + OVN).
 # The fixtures start what is not running and stop what they started.
-test: deps
+test: deps bench-deps
 	$(PY) -m pytest -ra $(PYTEST_ARGS) tests
 
 test-unit: deps
@@ -42,6 +60,9 @@ test-integration: deps
 
 test-e2e: deps
 	$(PY) -m pytest -ra $(PYTEST_ARGS) tests/e2e
+
+test-multihost: deps
+	$(PY) -m pytest -ra $(PYTEST_ARGS) tests/multihost
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

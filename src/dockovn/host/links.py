@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import logging
+import socket
+import struct
 import threading
 
 from pyroute2 import IPRoute
-from pyroute2.ethtool import Ethtool
 from pyroute2.netlink.exceptions import NetlinkError
 
 LOG = logging.getLogger(__name__)
@@ -30,13 +33,6 @@ def _ipr() -> IPRoute:
     if ipr is None:
         ipr = _local.ipr = IPRoute()
     return ipr
-
-
-def _ethtool() -> Ethtool:
-    ethtool = getattr(_local, "ethtool", None)
-    if ethtool is None:
-        ethtool = _local.ethtool = Ethtool()
-    return ethtool
 
 
 def exists(name: str) -> bool:
@@ -64,21 +60,24 @@ def create_veth(outer: str, inner: str, mac: str, mtu: int) -> None:
         raise LinkError(f"bringing {outer} up: {exc}") from exc
 
 
+SIOCETHTOOL = 0x8946
+ETHTOOL_STXCSUM = 0x17  # set tx checksumming: all of NETIF_F_CSUM_MASK at once
+
+
 def disable_tx_checksum(name: str) -> None:
-    """Turn off tx checksum offload on ``name``.
+    """Turn off tx checksum offload on ``name`` (what `ethtool -K NAME tx off` does).
 
     The userspace (netdev) datapath does not complete checksums that a veth
     leaves for offload: ping works, TCP does not. The setting survives Docker
-    moving the interface into the container.
+    moving the interface into the container. One legacy ethtool ioctl (0.1 ms):
+    pyroute2's Ethtool reads and writes the whole feature set, 1.5-6 ms a Join.
     """
-    ethtool = _ethtool()
+    value = ctypes.create_string_buffer(struct.pack("II", ETHTOOL_STXCSUM, 0))
+    ifreq = struct.pack("16sP", name.encode(), ctypes.addressof(value))
     try:
-        features = ethtool.get_features(name)
-        for fname, feature in features.features.items():
-            if fname.startswith("tx-checksum") and feature.enable and feature.available:
-                feature.enable = False
-        ethtool.set_features(name, features)
-    except Exception as exc:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            fcntl.ioctl(sock, SIOCETHTOOL, ifreq)
+    except OSError as exc:
         raise LinkError(f"disabling tx checksum offload on {name}: {exc}") from exc
 
 

@@ -168,7 +168,7 @@ class OverlayDriver:
             alias = keys.DOCKER_ID_PREFIX + req.network_id
             if alias in switch.external_ids:
                 nb_call("drop network alias", self.nb.remove_switch_ids, switch.name, (alias,))
-            raise DriverError(f"network still has {len(ports)} container(s) on other hosts: "
+            raise DriverError(f"network still has {len(ports)} container(s): "
                               f"{', '.join(users[:5])}{' ...' if len(users) > 5 else ''}; "
                               "it stays in the cluster")
         # Docker releases the pool *before* DeleteNetwork, while the switch still

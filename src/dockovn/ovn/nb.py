@@ -305,10 +305,22 @@ class Northbound:
         )
 
     def delete_port(self, port_name: str, switch_name: str | None = None) -> None:
-        """Delete a port; a port already gone is fine. Naming its switch spares a scan
-        of every switch for the owner."""
+        """Delete a port; a port already gone is fine.
+
+        Given its switch, the port is just taken out of the switch's ``ports`` (a set
+        mutate) and OVSDB garbage-collects it, being unreferenced: ovsdbapp's lsp_del
+        would first check membership by sorting every port of the switch.
+        """
+        if switch_name is not None:
+            row = self.api.lookup("Logical_Switch_Port", port_name, default=None)
+            if row is None:
+                return
+            self._commit(f"deleting logical switch port {port_name}",
+                         self.api.db_remove("Logical_Switch", switch_name, "ports", row.uuid,
+                                            if_exists=True))
+            return
         self._commit(f"deleting logical switch port {port_name}",
-                     self.api.lsp_del(port_name, switch_name, if_exists=True))
+                     self.api.lsp_del(port_name, if_exists=True))
 
     def set_port_ids(self, port_name: str, external_ids: dict[str, str]) -> None:
         self._commit(

@@ -1,0 +1,69 @@
+"""`make bench` at tiny sizes, so the benchmark cannot rot unnoticed.
+
+Runs bench/run.py end to end (both drivers, dockerd, the report and the plot)
+with two network sizes and a few containers each. Timings are only checked to
+exist, never compared with the targets: a timed assertion would fail on a busy
+machine, not on a regression.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bench.drivers import SYSTEM_PYTHON, UPSTREAM_SOURCE
+
+pytestmark = pytest.mark.bench
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _prerequisites() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (veths, OVS ports, dockerd)"
+    if not os.path.exists(UPSTREAM_SOURCE):
+        return f"{UPSTREAM_SOURCE} missing (make bench-deps installs ovn-docker)"
+    if subprocess.run([SYSTEM_PYTHON, "-c", "import flask"], capture_output=True).returncode:
+        return "python3-flask missing (make bench-deps installs it)"
+    if importlib.util.find_spec("matplotlib") is None:
+        return "the bench extra is missing (make bench-deps installs it)"
+    return None
+
+
+def test_benchmark_runs_at_tiny_sizes(tmp_path):
+    reason = _prerequisites()
+    if reason:
+        pytest.skip(reason)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--smoke", "--stop-started", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, f"stderr:\n{done.stderr[-4000:]}\nstdout:\n{done.stdout[-4000:]}"
+
+    report = (tmp_path / "results.md").read_text()
+    assert report.strip() == done.stdout.strip()  # printed and saved alike
+    for heading in ("## Machine and versions", "## Driver latency", "## docker run -d",
+                    "## Time to connectivity", "## Footprint", "## Targets",
+                    "## Where dockovn's request time goes"):
+        assert heading in report, heading
+    assert "Nothing was left behind" in report, report.split("## Clean-up")[-1]
+    assert "upstream patch: Python 3 fix" in report  # the output says what was changed
+
+    data = json.loads((tmp_path / "results.json").read_text())
+    for driver in ("upstream", "dockovn"):
+        samples = data["latency"][driver]["samples_s"]
+        assert sorted(samples, key=int) == ["2", "6"]
+        for size, series in samples.items():
+            for name in ("CreateEndpoint", "Join", "Leave", "DeleteEndpoint", "container"):
+                assert len(series[name]) == 3 and all(v > 0 for v in series[name]), (driver, size, name)
+        assert data["latency"][driver]["rows_create"], driver
+    docker = data["docker"]
+    assert len(docker["run_dockovn"]) == len(docker["run_bridge"]) == 2
+    assert len(docker["connect_dockovn"]) == 2, docker["failures"]
+
+    with open(tmp_path / "latency.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
