@@ -116,3 +116,12 @@ def connected(api) -> bool:
     """Whether the IDL's session to the server is up right now."""
     session = getattr(api.idl, "_session", None)  # python-ovs keeps it private
     return session is None or session.is_connected()
+
+
+def describe(exc: BaseException) -> str:
+    """str(exc), or its class name when its __str__ fails (some ovsdbapp exceptions
+    raise AttributeError from their own __str__)."""
+    try:
+        return str(exc) or type(exc).__name__
+    except Exception:
+        return type(exc).__name__

@@ -52,3 +52,8 @@ def test_cluster_connection_string_with_a_dead_member(nb_db, workdir):
         client.delete_switch("via-cluster-string")
     finally:
         client.close()
+
+
+def test_unreachable_northbound_is_a_clear_error(workdir):
+    with pytest.raises(NorthboundError, match="cannot connect to OVN Northbound at unix:"):
+        Northbound(f"unix:{workdir}/nobody-here.sock", timeout=1)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from dockovn.deploy.procs import SetupError, Status
 from dockovn.host.ovs import LocalSwitch, OvsError
+from dockovn.ovn.nb import Northbound, NorthboundError
 from dockovn.ovsdb import SslFiles
 
 FALLBACK_NB = "tcp:127.0.0.1:6641"
@@ -32,6 +33,16 @@ def host_connection(ovs_db: str) -> tuple[str, str, SslFiles | None]:
         ovs.close()
     return cfg.get("ovn-nb", FALLBACK_NB), cfg.get("ovn-remote", FALLBACK_SB), ssl
 
+
+
+def open_northbound(nb: str | None, ovs_db: str, timeout: float = 5) -> Northbound:
+    """NB as given, or as this host's set-up recorded it (with its SSL files); a
+    ClickException with the reason if it cannot be reached."""
+    recorded_nb, _, ssl = host_connection(ovs_db)
+    try:
+        return Northbound(nb or recorded_nb, timeout=timeout, ssl=ssl)
+    except NorthboundError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def friendly_errors(fn):

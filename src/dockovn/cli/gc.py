@@ -7,11 +7,10 @@ import socket
 import click
 from rich.table import Table
 
-from dockovn.cli.common import console, host_connection
+from dockovn.cli.common import console, open_northbound
 from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST, DockerEngine
 from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch, OvsError
 from dockovn.network.gc import Collector
-from dockovn.ovn.nb import Northbound, NorthboundError
 
 
 @click.command("gc")
@@ -25,11 +24,11 @@ from dockovn.ovn.nb import Northbound, NorthboundError
 def gc(dry_run: bool, min_age: float, nb: str | None, ovs_db: str, bridge: str,
        docker_host: str) -> None:
     """Find and remove state whose container, endpoint or network is gone."""
+    nbc = open_northbound(nb, ovs_db, timeout=10)
     try:
-        recorded_nb, _, ssl = host_connection(ovs_db)
-        nbc = Northbound(nb or recorded_nb, timeout=10, ssl=ssl)
         ovs = LocalSwitch(ovs_db, bridge, timeout=10)
-    except (NorthboundError, OvsError) as exc:
+    except OvsError as exc:
+        nbc.close()
         raise click.ClickException(str(exc)) from exc
     try:
         host_id = ovs.system_id() or socket.gethostname()

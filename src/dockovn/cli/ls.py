@@ -7,10 +7,9 @@ import json
 import click
 from rich.table import Table
 
-from dockovn.cli.common import console, host_connection
+from dockovn.cli.common import console, host_connection, open_northbound
 from dockovn.host.ovs import DEFAULT_OVS_DB
 from dockovn.network import inventory
-from dockovn.ovn.nb import Northbound, NorthboundError
 from dockovn.ovn.sb import Southbound
 
 COLUMNS = ("network", "subnet", "port", "container", "ip", "mac", "chassis", "up")
@@ -23,11 +22,8 @@ COLUMNS = ("network", "subnet", "port", "container", "ip", "mac", "chassis", "up
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 def ls(nb: str | None, sb: str | None, ovs_db: str, as_json: bool) -> None:
     """List networks and their ports: container, IP, MAC, chassis, up."""
-    default_nb, default_sb, ssl = host_connection(ovs_db)
-    try:
-        nbc = Northbound(nb or default_nb, timeout=5, ssl=ssl)
-    except NorthboundError as exc:
-        raise click.ClickException(str(exc)) from exc
+    _, default_sb, ssl = host_connection(ovs_db)
+    nbc = open_northbound(nb, ovs_db)
     try:
         try:
             sbc = Southbound(sb or default_sb, timeout=5, ssl=ssl)

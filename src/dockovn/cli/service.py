@@ -10,10 +10,10 @@ from typing import Iterator
 import click
 from rich.table import Table
 
-from dockovn.cli.common import console, host_connection
+from dockovn.cli.common import console, host_connection, open_northbound
 from dockovn.host.ovs import DEFAULT_OVS_DB
 from dockovn.network.services import CHECK_FAILURES, CHECK_INTERVAL, ServiceError, Services
-from dockovn.ovn.nb import Northbound, NorthboundError
+from dockovn.ovn.nb import NorthboundError
 from dockovn.ovn.sb import Southbound
 
 COLUMNS = ("service", "network", "vip", "container", "address", "chassis", "healthy")
@@ -27,11 +27,7 @@ def _connection_options(fn):
 
 @contextlib.contextmanager
 def _services(nb: str | None, ovs_db: str) -> Iterator[Services]:
-    default_nb, _, ssl = host_connection(ovs_db)
-    try:
-        nbc = Northbound(nb or default_nb, timeout=5, ssl=ssl)
-    except NorthboundError as exc:
-        raise click.ClickException(str(exc)) from exc
+    nbc = open_northbound(nb, ovs_db)
     try:
         yield Services(nbc)
     except (ServiceError, NorthboundError) as exc:

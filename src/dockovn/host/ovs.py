@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from ovsdbapp.backend.ovs_idl import idlutils, transaction
 from ovsdbapp.schema.open_vswitch import impl_idl
 
-from dockovn.ovsdb import OwnConnection, SslFiles, close_api, commit, open_api, reading
+from dockovn.ovsdb import (OwnConnection, SslFiles, close_api, commit, describe, open_api,
+                           reading)
 
 LOG = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class LocalSwitch:
             self.api = open_api(_OvsApi, remote, "Open_vSwitch", timeout,
                                 tables=("Open_vSwitch", "Bridge", "Port", "Interface", "SSL"))
         except Exception as exc:
-            raise OvsError(f"cannot connect to Open vSwitch at {remote}: {exc}") from exc
+            raise OvsError(f"cannot connect to Open vSwitch at {remote}: {describe(exc)}") from exc
 
     def close(self) -> None:
         close_api(self.api)

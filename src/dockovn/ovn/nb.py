@@ -19,8 +19,8 @@ from ovsdbapp.backend.ovs_idl import command as ovs_command
 from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
-from dockovn.ovsdb import (OwnConnection, SslFiles, close_api, commit, connected, open_api,
-                           reading)
+from dockovn.ovsdb import (OwnConnection, SslFiles, close_api, commit, connected, describe,
+                           open_api, reading)
 
 LOG = logging.getLogger(__name__)
 
@@ -157,7 +157,8 @@ class Northbound:
             self.api = open_api(_NbApi, remote, "OVN_Northbound", timeout,
                                 schema_file=LOCAL_NB_SCHEMA, ssl=ssl)
         except Exception as exc:
-            raise NorthboundError(f"cannot connect to OVN Northbound at {remote}: {exc}") from exc
+            raise NorthboundError(f"cannot connect to OVN Northbound at {remote}: "
+                                  f"{describe(exc)}") from exc
 
     def close(self) -> None:
         close_api(self.api)
