@@ -146,15 +146,17 @@ def test_two_hosts_reconciling_converge(nb, nb_db):
         nb.delete_port(f"{switch}-1")
         wait.until(lambda: nb.port(f"{switch}-1") is None and
                    other.port(f"{switch}-1") is None, what="port gone everywhere")
-        assert there.reconcile() == 1
+        # One pass removes the backend. (The session's driver process reconciles this
+        # NB too and may get there first: what matters is the outcome and the quiet.)
+        assert there.reconcile() in (0, 1)
         wait.until(lambda: "10.70.4.3:" not in the_lb(here, "api").lb.vips["10.70.4.250:80"],
                    what="backend removed")
-        assert here.reconcile() == 0
+        wait.until(lambda: here.reconcile() == 0 and there.reconcile() == 0, what="quiet again")
 
         # The network goes (Docker removed it): the next pass removes the VIP too.
         nb.delete_switch(switch)
         wait.until(lambda: other.switch(switch) is None, what="switch gone")
-        assert there.reconcile() == 1
+        assert there.reconcile() in (0, 1)  # (or the session's driver did it)
         router, _, _ = responder_names("api", switch)
         wait.until(lambda: the_lb(here, "api") is None and
                    nb.api.lookup("Logical_Router", router, default=None) is None,
