@@ -186,34 +186,46 @@ def _prime_tunnels(cluster: Cluster, host: Host) -> None:
 
 
 def _driver_and_dockerd(host: Host) -> None:
-    d = host.dir
     # The driver first: a dockerd that restores dockovn networks looks the plugin up at boot.
-    log = open(os.path.join(d, "driver.log"), "ab")
-    subprocess.Popen(["ip", "netns", "exec", host.ns, sys.executable, "-m", "dockovn", "-v",
-                      "driver", "--plugin-dir", host.plugins, "--ovs-db", host.ovs_db,
-                      "--docker-host", host.docker_host, "--pidfile", host.pidfile("driver")],
-                     stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-    log.close()
-    wait.until(lambda: os.path.exists(os.path.join(host.plugins, "dockovn.sock")), 30,
-               what=f"{host.name} driver socket")
+    start_driver(host.ns, host.dir, host.plugins,
+                 ["--ovs-db", host.ovs_db, "--docker-host", host.docker_host,
+                  "--pidfile", host.pidfile("driver")])
+    start_dockerd(host.ns, host.dir, host.plugins, host.docker_host, host.pidfile("docker"))
 
-    config = os.path.join(d, "daemon.json")
+
+def start_driver(ns: str, folder: str, plugins: str, args: list[str],
+                 env: dict[str, str] | None = None) -> None:
+    """`dockovn driver` in namespace ``ns``, its socket in ``plugins``, its log in ``folder``."""
+    log = open(os.path.join(folder, "driver.log"), "ab")
+    subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "dockovn", "-v",
+                      "driver", "--plugin-dir", plugins, *args],
+                     stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                     env={**os.environ, **(env or {})})
+    log.close()
+    wait.until(lambda: os.path.exists(os.path.join(plugins, "dockovn.sock")), 30,
+               what=f"{ns} driver socket (see {folder}/driver.log)")
+
+
+def start_dockerd(ns: str, folder: str, plugins: str, docker_host: str, pidfile: str) -> None:
+    """A dockerd in namespace ``ns`` that finds its plugins in ``plugins``."""
+    config = os.path.join(folder, "daemon.json")
     with open(config, "w") as f:
         json.dump({}, f)
     os.makedirs("/run/docker/plugins", exist_ok=True)
-    # `ip netns exec` remounts /sys and hides the cgroup tree from dockerd: use nsenter.
-    inner = (f"mount --bind {host.plugins} /run/docker/plugins && "
-             f"exec nsenter --net=/var/run/netns/{host.ns} dockerd --data-root {d}/docker "
-             f"--exec-root {d}/exec --pidfile {host.pidfile('docker')} -H {host.docker_host} "
-             f"--storage-driver=vfs --cgroup-parent={host.ns}-docker --config-file {config} "
+    # dockerd finds plugins only in /run/docker/plugins: a private mount namespace
+    # gets its own folder there. `ip netns exec` remounts /sys and hides the
+    # cgroup tree from dockerd: use nsenter.
+    inner = (f"mount --bind {plugins} /run/docker/plugins && "
+             f"exec nsenter --net=/var/run/netns/{ns} dockerd --data-root {folder}/docker "
+             f"--exec-root {folder}/exec --pidfile {pidfile} -H {docker_host} "
+             f"--storage-driver=vfs --cgroup-parent={ns}-docker --config-file {config} "
              f"--shutdown-timeout 1")
-    log = open(os.path.join(d, "dockerd.log"), "ab")
+    log = open(os.path.join(folder, "dockerd.log"), "ab")
     subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", inner],
                      stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
     log.close()
-    wait.until(lambda: dockerd.answers(host.docker_host), 60, step=0.2,
-               what=f"{host.name} dockerd")
-    dockerd.ensure_image(host.docker_host)
+    wait.until(lambda: dockerd.answers(docker_host), 60, step=0.2, what=f"{ns} dockerd")
+    dockerd.ensure_image(docker_host)
 
 
 def _wait_chassis(cluster: Cluster) -> None:
@@ -253,22 +265,27 @@ def teardown() -> None:
     central = os.path.join(BASE, "central")
     for daemon in ("ovn-northd", "ovnnb_db", "ovnsb_db"):
         _stop_pidfile(os.path.join(central, f"{daemon}.pid"))
-    # Anything else still running from BASE (containerd-shims of a killed dockerd).
+    remove_leftovers(BASE, PREFIX)
+
+
+def remove_leftovers(base: str, prefix: str) -> None:
+    """Kill whatever still runs from ``base`` (containerd-shims of a killed dockerd),
+    delete the ``prefix`` namespaces and dockerd cgroups, remove ``base``."""
     for line in sh("ps", "-eo", "pid=,args=").stdout.splitlines():
         pid, _, args = line.strip().partition(" ")
-        if BASE + "/" in args and int(pid) != os.getpid():
+        if base + "/" in args and int(pid) != os.getpid():
             try:
                 os.kill(int(pid), 9)
             except ProcessLookupError:
                 pass
     for ns in sh("ip", "netns", "list").stdout.split():
-        if ns.startswith(PREFIX):
+        if ns.startswith(prefix):
             sh("ip", "netns", "del", ns, check=False)
-    for cg in glob.glob(f"/sys/fs/cgroup/*/{PREFIX}*-docker") + \
-            glob.glob(f"/sys/fs/cgroup/{PREFIX}*-docker"):
+    for cg in glob.glob(f"/sys/fs/cgroup/*/{prefix}*-docker") + \
+            glob.glob(f"/sys/fs/cgroup/{prefix}*-docker"):
         for sub in sorted(glob.glob(os.path.join(cg, "**/"), recursive=True), reverse=True):
             try:
                 os.rmdir(sub)
             except OSError:
                 pass
-    shutil.rmtree(BASE, ignore_errors=True)
+    shutil.rmtree(base, ignore_errors=True)

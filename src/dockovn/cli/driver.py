@@ -11,8 +11,10 @@ import socket
 import click
 
 from dockovn.cli.common import host_connection
+from dockovn.cloud import neutron as neutron_api
 from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST, DockerEngine
-from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch
+from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch, OvsError
+from dockovn.host.vm_bridge import VmBridge
 from dockovn.network import gc
 from dockovn.network.backends import BackendSync
 from dockovn.network.gc import Collector
@@ -21,17 +23,49 @@ from dockovn.network.names import NameSync
 from dockovn.network.replicate import NetworkReplicator
 from dockovn.network.services import Services
 from dockovn.network.overlay import DEFAULT_MTU, OverlayDriver
+from dockovn.network.underlay import UnderlayDriver
+from dockovn.network.underlay_ipam import NeutronIpam
 from dockovn.ovn.nb import Northbound
 from dockovn.plugin.server import PLUGIN_DIR, PluginApp, serve, socket_path
 
 LOG = logging.getLogger("dockovn.driver")
 
 
-def run_driver(nb_remote: str | None, ovs_db: str, bridge: str, plugin_dir: str, mtu: int,
-               docker_host: str, request_timeout: float, pidfile: str | None,
-               gc_min_age: float) -> None:
+def run_driver(mode: str, nb_remote: str | None, ovs_db: str, bridge: str | None,
+               plugin_dir: str, mtu: int, docker_host: str, request_timeout: float,
+               pidfile: str | None, gc_min_age: float, os_cloud: str | None = None,
+               neutron_url: str | None = None, vif_id: str | None = None,
+               os_password: str | None = None) -> None:
     if pidfile:
         write_pidfile(pidfile)
+    if mode == "underlay":
+        plugin, background, closers = underlay_plugin(
+            ovs_db, bridge or "breth0", request_timeout, os_cloud, neutron_url, vif_id,
+            os_password)
+    else:
+        plugin, background, closers = overlay_plugin(
+            nb_remote, ovs_db, bridge or "br-int", mtu, docker_host, request_timeout, gc_min_age)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(plugin, socket_path("dockovn", plugin_dir), stop)
+
+    for task in background:
+        task()
+    try:
+        asyncio.run(main())
+    finally:
+        for close in closers:
+            close()
+        if pidfile and os.path.exists(pidfile):
+            os.unlink(pidfile)
+
+
+def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout, gc_min_age):
+    """OVN logical switches (overlay mode): the driver, OVN IPAM, and the watchers."""
     recorded_nb, _, ssl = host_connection(ovs_db)  # SSL files: OVS's SSL row (host setup)
     nb_remote = nb_remote or recorded_nb
     nb = Northbound(nb_remote, timeout=request_timeout, ssl=ssl)
@@ -43,36 +77,43 @@ def run_driver(nb_remote: str | None, ovs_db: str, bridge: str, plugin_dir: str,
     driver = OverlayDriver(nb, ovs, host_id, default_mtu=mtu, userspace_datapath=userspace,
                            hostname=hostname)
     names = NameSync(nb, lambda: DockerEngine(docker_host))
-    names.start()
     replicator = NetworkReplicator(nb, lambda: DockerEngine(docker_host))
-    replicator.start()
     backends = BackendSync(Services(nb))  # service VIPs' backends follow the registry
-    backends.start()
-    plugin = PluginApp(driver, OvnIpam(nb), request_timeout=request_timeout)
-    LOG.info("dockovn driver: host %s (%s), NB %s, OVS %s (%s datapath), MTU %d",
-             hostname, host_id, nb_remote, ovs_db, "userspace" if userspace else "kernel", mtu)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(plugin, socket_path("dockovn", plugin_dir), stop)
-
+    background = [names.start, replicator.start, backends.start]
     if gc_min_age >= 0:  # reconcile with NB, OVS and dockerd (off the request path)
-        gc.run_in_background(Collector(nb, ovs, host_id, lambda: DockerEngine(docker_host),
-                                       gc_min_age))
+        background.append(lambda: gc.run_in_background(
+            Collector(nb, ovs, host_id, lambda: DockerEngine(docker_host), gc_min_age)))
+    LOG.info("dockovn driver (overlay): host %s (%s), NB %s, OVS %s (%s datapath), MTU %d",
+             hostname, host_id, nb_remote, ovs_db, "userspace" if userspace else "kernel", mtu)
+    plugin = PluginApp(driver, OvnIpam(nb), request_timeout=request_timeout)
+    return plugin, background, [names.stop, replicator.stop, backends.stop, nb.close, ovs.close]
 
+
+def underlay_plugin(ovs_db, bridge, request_timeout, os_cloud, neutron_url, vif_id, password):
+    """Neutron child ports behind the VM's bridge (underlay mode)."""
+    if not vif_id:
+        raise click.UsageError("underlay mode needs the VM's own Neutron port: "
+                               "--vif-id or OS_VIF_ID")
     try:
-        asyncio.run(main())
-    finally:
-        names.stop()
-        replicator.stop()
-        backends.stop()
-        nb.close()
-        ovs.close()
-        if pidfile and os.path.exists(pidfile):
-            os.unlink(pidfile)
+        neutron = neutron_api.connect(os_cloud, neutron_url, password, timeout=request_timeout)
+        parent = neutron.port(vif_id)
+    except neutron_api.NeutronError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if parent is None:
+        raise click.ClickException(f"OS_VIF_ID {vif_id}: no such Neutron port")
+    try:
+        vm_bridge = VmBridge(ovs_db, bridge, timeout=request_timeout)
+    except OvsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not vm_bridge.has_bridge():
+        raise click.ClickException(f"bridge {bridge} does not exist: run `dockovn vm setup "
+                                   f"--bridge {bridge} --uplink <NIC>` first")
+    userspace = vm_bridge.datapath_type() == "netdev"
+    driver = UnderlayDriver(neutron, vm_bridge, vif_id, userspace_datapath=userspace)
+    LOG.info("dockovn driver (underlay): VM port %s (%s), bridge %s (%s datapath)", vif_id,
+             ", ".join(parent.addresses), bridge, "userspace" if userspace else "kernel")
+    plugin = PluginApp(driver, NeutronIpam(neutron, vm_bridge), request_timeout=request_timeout)
+    return plugin, [], [neutron.close, vm_bridge.close]
 
 
 def write_pidfile(path: str) -> None:
@@ -83,12 +124,17 @@ def write_pidfile(path: str) -> None:
 
 
 @click.command("driver")
+@click.option("--mode", type=click.Choice(["overlay", "underlay"]), default="overlay",
+              show_default=True, envvar="DOCKOVN_MODE",
+              help="overlay: OVN logical switches across hosts; underlay: containers in an "
+                   "OpenStack VM on Neutron networks (OS_* credentials, OS_VIF_ID).")
 @click.option("--nb", "nb_remote", default=None, envvar="DOCKOVN_NB",
               help="OVN Northbound connection, comma-separated for a cluster "
                    "[default: as `dockovn host setup` recorded it, else tcp:127.0.0.1:6641].")
 @click.option("--ovs-db", default=DEFAULT_OVS_DB, show_default=True, envvar="DOCKOVN_OVS_DB",
               help="Local Open vSwitch database.")
-@click.option("--bridge", default="br-int", show_default=True, help="Integration bridge.")
+@click.option("--bridge", default=None,
+              help="The bridge containers plug into [default: br-int; underlay: breth0].")
 @click.option("--plugin-dir", default=PLUGIN_DIR, show_default=True,
               help="Where dockerd looks for plugin sockets.")
 @click.option("--mtu", default=DEFAULT_MTU, show_default=True, type=click.IntRange(1280, 65535),
@@ -101,6 +147,25 @@ def write_pidfile(path: str) -> None:
 @click.option("--gc-min-age", default=60.0, show_default=True,
               help="At start, remove stale state older than this many seconds (`dockovn gc`); "
                    "negative: do not.")
+@click.option("--vif-id", envvar="OS_VIF_ID", default=None,
+              help="Underlay: the VM's own Neutron port, parent of every container's port.")
+@click.option("--os-cloud", envvar="OS_CLOUD", default=None,
+              help="Underlay: a cloud of clouds.yaml [default: the OS_* environment].")
+@click.option("--neutron-url", envvar="DOCKOVN_NEUTRON_URL", default=None,
+              help="Underlay: Neutron's URL, overriding the catalogue's; without OS_AUTH_URL "
+                   "a Neutron with auth_strategy = noauth.")
 def driver_command(**kwargs) -> None:
     """Run the Docker network plugin in the foreground."""
+    if kwargs["mode"] == "underlay":
+        kwargs["os_password"] = password_if_needed(kwargs["os_cloud"])
     run_driver(**kwargs)
+
+
+def password_if_needed(os_cloud: str | None) -> str | None:
+    """Keystone with a user but no password set: ask (never logged, never stored)."""
+    if os_cloud or not os.environ.get("OS_AUTH_URL") or os.environ.get("OS_PASSWORD"):
+        return None
+    if os.environ.get("OS_AUTH_TYPE", "password") not in ("password", "v3password"):
+        return None
+    return click.prompt(f"OpenStack password for {os.environ.get('OS_USERNAME', 'the user')}",
+                        hide_input=True, err=True)

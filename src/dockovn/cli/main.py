@@ -14,6 +14,7 @@ from dockovn.cli.host import host_group
 from dockovn.cli.ls import ls
 from dockovn.cli.service import service_group
 from dockovn.cli.up import down, up
+from dockovn.cli.vm import vm_group
 
 
 @click.group()
@@ -25,7 +26,8 @@ def cli(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-for command in (central_group, host_group, driver_command, up, down, ls, gc, service_group):
+for command in (central_group, host_group, driver_command, up, down, ls, gc, service_group,
+                vm_group):
     cli.add_command(command)
 
 

@@ -102,3 +102,52 @@ def names_with_prefix(prefix: str) -> list[str]:
         for link in _ipr().get_links()
         if (link.get_attr("IFLA_IFNAME") or "").startswith(prefix)
     ]
+
+
+def mac_of(name: str) -> str:
+    links_ = _ipr().get_links(ifname=name)
+    if not links_:
+        raise LinkError(f"interface {name} does not exist")
+    return links_[0].get_attr("IFLA_ADDRESS")
+
+
+def set_up(name: str) -> None:
+    _ipr().link("set", ifname=name, state="up")
+
+
+def move_ipv4(src: str, dst: str) -> list[str]:
+    """Move ``src``'s IPv4 addresses, and the routes through it, to ``dst`` (how
+    a NIC becomes an OVS bridge's port without losing the machine's address).
+    Returns what moved, as "address" and "route" lines; nothing to move is fine."""
+    ipr = _ipr()
+    src_idx = ipr.link_lookup(ifname=src)
+    dst_idx = ipr.link_lookup(ifname=dst)
+    if not src_idx or not dst_idx:
+        raise LinkError(f"interface {src if not src_idx else dst} does not exist")
+    src_idx, dst_idx = src_idx[0], dst_idx[0]
+    addrs = [(a.get_attr("IFA_ADDRESS"), a["prefixlen"])
+             for a in ipr.get_addr(family=socket.AF_INET, index=src_idx)]
+    # Routes through src other than the ones its addresses make (kernel, "proto kernel").
+    routes = [r for r in ipr.get_routes(family=socket.AF_INET, oif=src_idx)
+              if r["proto"] != 2 and r.get_attr("RTA_TABLE") == 254]
+    moved = []
+    for address, prefix in addrs:
+        try:
+            ipr.addr("add", index=dst_idx, address=address, prefixlen=prefix)
+        except NetlinkError as exc:
+            if exc.code != EEXIST:
+                raise LinkError(f"adding {address}/{prefix} to {dst}: {exc}") from exc
+        ipr.addr("del", index=src_idx, address=address, prefixlen=prefix)
+        moved.append(f"address {address}/{prefix}")
+    for route in routes:
+        dst_net = route.get_attr("RTA_DST") or "0.0.0.0"
+        spec = {"dst": f"{dst_net}/{route['dst_len']}", "oif": dst_idx}
+        if route.get_attr("RTA_GATEWAY"):
+            spec["gateway"] = route.get_attr("RTA_GATEWAY")
+        try:
+            ipr.route("replace", **spec)
+        except NetlinkError as exc:
+            raise LinkError(f"moving route {spec['dst']} to {dst}: {exc}") from exc
+        moved.append(f"route {spec['dst']}" + (f" via {spec['gateway']}"
+                                                if "gateway" in spec else ""))
+    return moved

@@ -17,9 +17,8 @@ import logging
 import threading
 import time
 
-from dockovn.host import links
-from dockovn.host.ovs import LocalSwitch, OvsError
-from dockovn.network import keys, naming, spec
+from dockovn.host.ovs import LocalSwitch
+from dockovn.network import keys, naming, plugging, spec
 from dockovn.network import ipam
 from dockovn.network.ipam import ADDRESS_SPACE
 from dockovn.network.api import (
@@ -266,7 +265,7 @@ class OverlayDriver:
         port = self.nb.port(req.endpoint_id)
         if port is None:
             raise DriverError(f"endpoint {req.endpoint_id[:12]} not found")
-        plugged = self._plugged_port(req.endpoint_id)
+        plugged = plugging.plugged_port(self.ovs, req.endpoint_id)
         return EndpointOperInfoReply(value={
             "logical_port": port.name,
             "addresses": list(port.addresses),
@@ -276,7 +275,7 @@ class OverlayDriver:
 
     def delete_endpoint(self, req: EndpointRequest) -> Empty:
         # Leave normally unplugged already; unplug again in case it never came.
-        self._unplug(req.endpoint_id)
+        plugging.unplug(self.ovs, req.endpoint_id)
         port = self.nb.port(req.endpoint_id)
         if port is None:
             return Empty()
@@ -299,26 +298,15 @@ class OverlayDriver:
                               f"{req.network_id[:12]}")
         mac = port.addresses[0].split()[0]
         mtu = int(switch.external_ids.get(keys.MTU, self.default_mtu))
-        self._unplug(req.endpoint_id)  # a retried Join starts clean
-        outer, inner = self._free_veth_names(req.endpoint_id)
-        try:
-            links.create_veth(outer, inner, mac, mtu)
-        except links.LinkError as exc:
-            raise DriverError(str(exc)) from exc
-        try:
-            if self.userspace_datapath:
-                links.disable_tx_checksum(inner)
-            self.ovs.plug(outer, {
-                "iface-id": req.endpoint_id,
-                "attached-mac": mac,
-                "iface-status": "active",
-                keys.OVS_ENDPOINT: req.endpoint_id,
-                keys.OVS_NETWORK: switch.name,
-            })
-        except (links.LinkError, OvsError) as exc:
-            links.delete(outer)
-            raise DriverError(str(exc)) from exc
-        LOG.info("endpoint %s joined %s via %s", req.endpoint_id[:12], req.sandbox_key, outer)
+        inner = plugging.plug(self.ovs, req.endpoint_id, mac, mtu, self.userspace_datapath,
+                              lambda outer: self.ovs.plug(outer, {
+                                  "iface-id": req.endpoint_id,
+                                  "attached-mac": mac,
+                                  "iface-status": "active",
+                                  keys.OVS_ENDPOINT: req.endpoint_id,
+                                  keys.OVS_NETWORK: switch.name,
+                              }))
+        LOG.info("endpoint %s joined %s via %s", req.endpoint_id[:12], req.sandbox_key, inner)
         # Egress and published ports go through Docker's gateway bridge: we give no
         # default gateway, so Docker adds docker_gwbridge (host SNAT, -p mappings) on
         # every host with no gateway chassis or underlay set-up. The OVN router only
@@ -342,54 +330,6 @@ class OverlayDriver:
         return routes
 
     def leave(self, req: EndpointRequest) -> Empty:
-        self._unplug(req.endpoint_id)
+        plugging.unplug(self.ovs, req.endpoint_id)
         LOG.info("endpoint %s left", req.endpoint_id[:12])
         return Empty()
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    def _plugged_port(self, endpoint_id: str) -> str | None:
-        """The name of the OVS port carrying this endpoint, if plugged: its possible
-        names are looked up by index (no scan of the bridge)."""
-        attempt = 0
-        while True:
-            try:
-                outer, _ = naming.veth_names(endpoint_id, attempt)
-            except ValueError:
-                return None
-            bport = self.ovs.port(outer)
-            if bport is None:
-                return None  # names are taken in order: no later one was used
-            if bport.external_ids.get(keys.OVS_ENDPOINT) == endpoint_id:
-                return outer
-            attempt += 1
-
-    def _free_veth_names(self, endpoint_id: str) -> tuple[str, str]:
-        attempt = 0
-        while True:
-            try:
-                outer, inner = naming.veth_names(endpoint_id, attempt)
-            except ValueError as exc:
-                raise DriverError(str(exc)) from exc
-            if not links.exists(outer) and not links.exists(inner):
-                return outer, inner
-            attempt += 1
-
-    def _unplug(self, endpoint_id: str) -> None:
-        """Remove this endpoint's OVS port and veth; nothing there is fine."""
-        plugged = self._plugged_port(endpoint_id)
-        # A veth left by a driver that died between creating and plugging it has
-        # the first-choice name and no OVS port; one that is another endpoint's
-        # OVS port (a name collision) must not be touched.
-        first_choice = naming.veth_names(endpoint_id)[0]
-        stray = first_choice if first_choice != plugged and self.ovs.port(first_choice) is None \
-            else None
-        try:
-            if plugged:
-                self.ovs.unplug(plugged)  # only when there is one: each is a transaction
-                links.delete(plugged)
-            if stray:
-                links.delete(stray)  # gone already is fine (and cheap)
-        except (OvsError, links.LinkError) as exc:
-            raise DriverError(f"unplugging endpoint {endpoint_id[:12]}: {exc}") from exc
-

@@ -1,0 +1,1 @@
+"""OpenStack access (underlay mode): Neutron through openstacksdk."""

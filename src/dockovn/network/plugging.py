@@ -1,0 +1,85 @@
+"""A container's veth on a bridge: make it, find it, remove it.
+
+Shared by both backends: the overlay plugs the outer end into br-int (OVN binds
+it by iface-id), the underlay into the VM's breth0 as a tagged access port.
+Interface names come from the endpoint ID (naming.veth_names); the OVS port
+records its endpoint, so lookups are by index, never a scan of the bridge.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from dockovn.host import links
+from dockovn.host.ovs import LocalSwitch, OvsError
+from dockovn.network import keys, naming
+from dockovn.network.api import DriverError
+
+
+def plug(ovs: LocalSwitch, endpoint_id: str, mac: str, mtu: int, userspace_datapath: bool,
+         attach: Callable[[str], None]) -> str:
+    """Create the endpoint's veth and ``attach(outer)`` it to a bridge; return the
+    inner end's name (Docker moves it into the container). A failure removes the
+    veth again, so nothing is left behind."""
+    unplug(ovs, endpoint_id)  # a retried Join starts clean
+    outer, inner = free_veth_names(endpoint_id)
+    try:
+        links.create_veth(outer, inner, mac, mtu)
+    except links.LinkError as exc:
+        raise DriverError(str(exc)) from exc
+    try:
+        if userspace_datapath:
+            # The netdev datapath cannot finish offloaded checksums.
+            links.disable_tx_checksum(inner)
+        attach(outer)
+    except (links.LinkError, OvsError) as exc:
+        links.delete(outer)
+        raise DriverError(str(exc)) from exc
+    return inner
+
+
+def plugged_port(ovs: LocalSwitch, endpoint_id: str) -> str | None:
+    """The name of the OVS port carrying this endpoint, if plugged: its possible
+    names are looked up by index (no scan of the bridge)."""
+    attempt = 0
+    while True:
+        try:
+            outer, _ = naming.veth_names(endpoint_id, attempt)
+        except ValueError:
+            return None
+        bport = ovs.port(outer)
+        if bport is None:
+            return None  # names are taken in order: no later one was used
+        if bport.external_ids.get(keys.OVS_ENDPOINT) == endpoint_id:
+            return outer
+        attempt += 1
+
+
+def free_veth_names(endpoint_id: str) -> tuple[str, str]:
+    attempt = 0
+    while True:
+        try:
+            outer, inner = naming.veth_names(endpoint_id, attempt)
+        except ValueError as exc:
+            raise DriverError(str(exc)) from exc
+        if not links.exists(outer) and not links.exists(inner):
+            return outer, inner
+        attempt += 1
+
+
+def unplug(ovs: LocalSwitch, endpoint_id: str) -> None:
+    """Remove this endpoint's OVS port and veth; nothing there is fine."""
+    plugged = plugged_port(ovs, endpoint_id)
+    # A veth left by a driver that died between creating and plugging it has
+    # the first-choice name and no OVS port; one that is another endpoint's
+    # OVS port (a name collision) must not be touched.
+    first_choice = naming.veth_names(endpoint_id)[0]
+    stray = first_choice if first_choice != plugged and ovs.port(first_choice) is None else None
+    try:
+        if plugged:
+            ovs.unplug(plugged)  # only when there is one: each is a transaction
+            links.delete(plugged)
+        if stray:
+            links.delete(stray)  # gone already is fine (and cheap)
+    except (OvsError, links.LinkError) as exc:
+        raise DriverError(f"unplugging endpoint {endpoint_id[:12]}: {exc}") from exc

@@ -1,0 +1,238 @@
+"""Underlay mode against a real Neutron: containers in an OpenStack VM on Neutron
+networks, next to a plain VM; nothing left in Neutron, OVS or the VM afterwards."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import docker as sdk
+import pytest
+
+from tests.support import underlay, wait
+from tests.support.multihost import in_ns
+from tests.support.plugin_client import PluginClient
+
+pytestmark = pytest.mark.underlay
+
+IMAGE = "dockovn/busybox"
+OWNER = "dockovn:container"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def create_network(ul, subnet: str, name: str | None = None, **options):
+    ipam = sdk.types.IPAMConfig(driver="dockovn",
+                                pool_configs=[sdk.types.IPAMPool(subnet=subnet)])
+    return ul.docker().networks.create(name or unique("unet"), driver="dockovn", ipam=ipam,
+                                       options=options or None)
+
+
+def run(ul, net: str, **kwargs):
+    return ul.docker().containers.run(IMAGE, "sleep 600", detach=True, network=net,
+                                      name=unique("uc"), **kwargs)
+
+
+def ip_of(c, net: str) -> str:
+    c.reload()
+    return c.attrs["NetworkSettings"]["Networks"][net]["IPAddress"]
+
+
+def pings(c, ip: str, count: int = 3, wait_s: int = 8) -> bool:
+    code, _ = c.exec_run(["sh", "-c", f"ping -c {count} -w {wait_s} {ip}"])
+    return code == 0
+
+
+def our_ports(ul, **query) -> list:
+    return list(ul.conn.network.ports(device_owner=OWNER, **query))
+
+
+def vlan_records(ul) -> dict[str, str]:
+    out = ul.vm1.vsctl("get", "Bridge", "breth0", "external_ids")
+    pairs = dict(kv.split("=", 1) for kv in out.strip().strip("{}").split(", ") if "=" in kv)
+    return {k.strip('"'): v.strip('"') for k, v in pairs.items()
+            if k.strip('"').startswith("dockovn-vlan:")}
+
+
+def breth0_ports(ul) -> set[str]:
+    return set(ul.vm1.vsctl("list-ports", "breth0").split())
+
+
+def child_up(ul, port_id: str) -> None:
+    underlay.wait_port_up(ul.nb, port_id)
+
+
+def remove(*objs) -> None:
+    for obj in objs:
+        try:
+            obj.remove(force=True) if isinstance(obj, sdk.models.containers.Container) \
+                else obj.remove()
+        except sdk.errors.NotFound:
+            pass
+
+
+def addresses(ns: str) -> dict[str, list[str]]:
+    """Interface -> its IPv4 addresses, in namespace ``ns``."""
+    out: dict[str, list[str]] = {}
+    for line in in_ns(ns, "ip", "-4", "-o", "addr", "show").stdout.splitlines():
+        fields = line.split()
+        out.setdefault(fields[1], []).append(fields[3])
+    return out
+
+
+def test_vm_setup_moved_the_uplink_onto_breth0_and_is_idempotent(ul):
+    vm = ul.vm1
+    assert addresses(vm.ns).get("breth0") == [f"{vm.ip}/24"]
+    assert "eth0" not in addresses(vm.ns)
+    mac = in_ns(vm.ns, "cat", "/sys/class/net/breth0/address").stdout.strip()
+    assert mac == vm.port["mac_address"]  # Neutron's port security still matches
+    again = in_ns(vm.ns, sys.executable, "-m", "dockovn", "vm", "setup", "--bridge", "breth0",
+                  "--uplink", "eth0", "--ovs-rundir", vm.dir, "--ovs-dbdir", vm.dir,
+                  "--ovs-logdir", vm.dir)
+    assert "moved" not in again.stdout, again.stdout
+    assert breth0_ports(ul) == {"eth0"}
+    assert addresses(vm.ns).get("breth0") == [f"{vm.ip}/24"]
+
+
+def test_containers_on_a_new_network_ping_each_other_through_ovn(ul):
+    net = create_network(ul, "10.78.1.0/24")
+    a = b = None
+    try:
+        neutron_net = next(n for n in ul.conn.network.networks()
+                           if n.name == f"dockovn-{net.id[:12]}")
+        a, b = run(ul, net.name), run(ul, net.name)
+        ports = our_ports(ul, network_id=neutron_net.id)
+        assert len(ports) == 2
+        profiles = [p.binding_profile for p in ports]
+        assert all(p["parent_name"] == ul.vm1.port["id"] for p in profiles)
+        tags = sorted(p["tag"] for p in profiles)
+        assert len(set(tags)) == 2
+        # breth0 holds each container as an access port of its tag.
+        port_tags = sorted(int(t) for t in ul.vm1.vsctl(
+            "--bare", "--columns=tag", "find", "Port", "tag!=[]").split())
+        assert port_tags == tags
+        for p in ports:
+            child_up(ul, p.id)
+        assert pings(b, ip_of(a, net.name))
+        assert pings(a, ip_of(b, net.name))
+    finally:
+        remove(*(c for c in (a, b) if c), net)
+    assert not any(n.name == f"dockovn-{net.id[:12]}" for n in ul.conn.network.networks())
+    assert our_ports(ul) == []
+    assert vlan_records(ul) == {}
+    assert breth0_ports(ul) == {"eth0"}
+
+
+def test_container_reaches_a_plain_vm_on_an_adopted_neutron_network(ul):
+    net = create_network(ul, underlay.APPNET_CIDR, **{"dockovn.neutron.network": "appnet"})
+    c = None
+    try:
+        c = run(ul, net.name)
+        ip = ip_of(c, net.name)
+        (port,) = our_ports(ul, network_id=ul.networks["appnet"])
+        assert port.fixed_ips[0]["ip_address"] == ip
+        child_up(ul, port.id)
+        assert pings(c, ul.vm2.ip)
+        # and the plain VM reaches the container
+        assert in_ns(ul.vm2.ns, "ping", "-c", "2", "-w", "6", ip, check=False).returncode == 0
+    finally:
+        remove(*(x for x in (c,) if x), net)
+    # The adopted network stays in Neutron (and the plain VM on it).
+    assert ul.conn.network.get_network(ul.networks["appnet"]) is not None
+    assert our_ports(ul) == []
+    assert vlan_records(ul) == {}
+
+
+def test_networks_are_isolated(ul):
+    n1 = create_network(ul, "10.78.2.0/24")
+    n2 = create_network(ul, "10.78.3.0/24")
+    cs = []
+    try:
+        a, b = run(ul, n1.name), run(ul, n2.name)
+        a2 = run(ul, n1.name)
+        cs = [a, b, a2]
+        for p in our_ports(ul):
+            child_up(ul, p.id)
+        assert pings(a2, ip_of(a, n1.name))  # the same network works...
+        b_ip = ip_of(b, n2.name)
+        # ...a container of the other network is unreachable, even on its address's
+        # own subnet: no route in, and a spoofed neighbour gets nothing.
+        assert not pings(a, b_ip, count=2, wait_s=3)
+    finally:
+        remove(*cs, n1, n2)
+    assert our_ports(ul) == []
+
+
+def docker_cli(ul, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["/usr/bin/docker", "-H", ul.vm1.docker_host, *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_taken_address_and_neutron_refusals_leave_nothing_behind(ul):
+    before_vlans = vlan_records(ul)
+    net = create_network(ul, underlay.APPNET_CIDR, **{"dockovn.neutron.network": "appnet"})
+    try:
+        # An address a plain VM already has: Neutron says who holds it.
+        done = docker_cli(ul, "run", "-d", "--net", net.name, "--ip", ul.vm2.ip, IMAGE,
+                          "sleep", "600")
+        assert done.returncode != 0
+        assert f"address {ul.vm2.ip} is already in use in Neutron" in done.stderr, done.stderr
+        assert ul.vm2.port["id"] in done.stderr
+        # A MAC another port has: Neutron refuses the child port halfway through
+        # CreateEndpoint (address and tag already reserved): both are given back.
+        done = docker_cli(ul, "run", "-d", "--net", net.name, "--mac-address",
+                          ul.vm2.port["mac_address"], IMAGE, "sleep", "600")
+        assert done.returncode != 0
+        assert "mac" in done.stderr.lower(), done.stderr
+        assert our_ports(ul) == []
+        assert vlan_records(ul) == before_vlans
+    finally:
+        for leftover in ul.docker().containers.list(all=True):
+            remove(leftover)
+        remove(net)
+    assert our_ports(ul) == []
+    assert breth0_ports(ul) == {"eth0"}
+
+
+def test_parallel_containers_get_unique_tags_and_addresses(ul):
+    net = create_network(ul, "10.78.4.0/24")
+    cs = []
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            cs = list(pool.map(lambda _: run(ul, net.name), range(8)))
+        ports = our_ports(ul)
+        assert len(ports) == 8
+        assert len({p.binding_profile["tag"] for p in ports}) == 8
+        assert len({p.fixed_ips[0]["ip_address"] for p in ports}) == 8
+        assert len(vlan_records(ul)) == 8
+        for p in ports:
+            child_up(ul, p.id)
+        target = ip_of(cs[0], net.name)
+        assert all(pings(c, target, count=1) for c in cs[1:])
+    finally:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(remove, cs))
+        remove(net)
+    assert our_ports(ul) == []
+    assert vlan_records(ul) == {}
+    assert breth0_ports(ul) == {"eth0"}
+
+
+def test_neutron_errors_reach_the_user_as_clear_err(ul):
+    client = PluginClient(f"{ul.vm1.plugins}/dockovn.sock")
+    status, reply = client.call("IpamDriver.RequestPool",
+                                {"AddressSpace": "neutron", "Pool": "",
+                                 "Options": {"dockovn.neutron.network": "no-such-net"}})
+    assert reply["Err"] == "Neutron network no-such-net does not exist"
+    status, reply = client.call("IpamDriver.RequestPool",
+                                {"AddressSpace": "neutron", "Pool": "10.9.9.0/24",
+                                 "Options": {"dockovn.neutron.network": "appnet"}})
+    assert "has no subnet 10.9.9.0/24" in reply["Err"] and underlay.APPNET_CIDR in reply["Err"]
+    status, reply = client.call("NetworkDriver.CreateEndpoint",
+                                {"NetworkID": "f" * 64, "EndpointID": "e" * 64,
+                                 "Interface": {"Address": "10.1.1.2/24"}})
+    assert "is not a dockovn underlay network" in reply["Err"]
