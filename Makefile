@@ -6,7 +6,7 @@ DOCKOVN := $(VENV)/bin/dockovn
 PYTEST_ARGS ?=
 
 .PHONY: deps system-deps venv demo demo-clean test test-unit test-integration test-e2e test-multihost clean \
-        bench bench-deps
+        bench bench-deps underlay-deps test-underlay
 
 # Debian packages first (checked every time, installed only when missing), then the venv.
 deps: system-deps $(VENV)/.installed
@@ -47,9 +47,16 @@ bench-deps: deps $(VENV)/.bench-installed
 bench: bench-deps
 	$(PY) -m bench.run $(BENCH_ARGS)
 
+# Underlay mode's tests run a real Neutron (Debian's neutron-server, ML2/OVN) on a private
+# MariaDB; the driver itself needs neither (it talks to the user's OpenStack).
+UNDERLAY_PKGS := neutron-server python3-neutron mariadb-server iptables
+
+underlay-deps: deps
+	@EXTRA_PKGS="$(UNDERLAY_PKGS)" bash scripts/install-deps.sh
+
 # Unit tests, then integration (real ovsdb-server + OVS), then e2e (real dockerd + OVN).
 # The fixtures start what is not running and stop what they started.
-test: deps bench-deps
+test: deps bench-deps underlay-deps
 	$(PY) -m pytest -ra $(PYTEST_ARGS) tests
 
 test-unit: deps
@@ -63,6 +70,9 @@ test-e2e: deps
 
 test-multihost: deps
 	$(PY) -m pytest -ra $(PYTEST_ARGS) tests/multihost
+
+test-underlay: underlay-deps
+	$(PY) -m pytest -ra $(PYTEST_ARGS) tests/underlay
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -190,10 +190,36 @@ def _set_up_vm1(ul: Underlay) -> None:
     vm = ul.vm1
     dockovn(vm.ns, "vm", "setup", "--bridge", "breth0", "--uplink", "eth0",
             "--ovs-rundir", vm.dir, "--ovs-dbdir", vm.dir, "--ovs-logdir", vm.dir)
-    start_driver(vm.ns, vm.dir, vm.plugins,
-                 ["--mode", "underlay", "--ovs-db", vm.ovs_db, "--pidfile", vm.pidfile("driver")],
-                 env=ul.driver_env())
+    start_vm1_driver(ul)
     start_dockerd(vm.ns, vm.dir, vm.plugins, vm.docker_host, vm.pidfile("docker"))
+
+
+def start_vm1_driver(ul: Underlay, *extra: str) -> None:
+    vm = ul.vm1
+    start_driver(vm.ns, vm.dir, vm.plugins,
+                 ["--mode", "underlay", "--ovs-db", vm.ovs_db, "--pidfile", vm.pidfile("driver"),
+                  "--docker-host", vm.docker_host, *extra],
+                 env=ul.driver_env())
+
+
+def kill_vm1_driver(ul: Underlay) -> None:
+    """kill -9: the driver gets no chance to tidy up (its socket file stays)."""
+    import signal
+
+    pid = procs.read_pid(ul.vm1.pidfile("driver"))
+    if pid:
+        os.kill(pid, signal.SIGKILL)
+        wait.until(lambda: not procs.alive(pid), 10, what="driver gone")
+    for leftover in (ul.vm1.pidfile("driver"), os.path.join(ul.vm1.plugins, "dockovn.sock")):
+        if os.path.exists(leftover):
+            os.unlink(leftover)
+
+
+def neutron_blocked(on: bool) -> None:
+    """Make Neutron's API refuse connections (as if neutron-server were down), or not."""
+    rule = ["INPUT", "-p", "tcp", "--dport", "9696", "-j", "REJECT", "--reject-with",
+            "tcp-reset"]
+    in_ns(CENTRAL_NS, "iptables", "-I" if on else "-D", *rule)
 
 
 def wait_port_up(nb: str, port_id: str, timeout: float = 30) -> None:

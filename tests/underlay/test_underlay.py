@@ -3,6 +3,7 @@ networks, next to a plain VM; nothing left in Neutron, OVS or the VM afterwards.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -236,3 +237,113 @@ def test_neutron_errors_reach_the_user_as_clear_err(ul):
                                 {"NetworkID": "f" * 64, "EndpointID": "e" * 64,
                                  "Interface": {"Address": "10.1.1.2/24"}})
     assert "is not a dockovn underlay network" in reply["Err"]
+
+
+def dockovn_in_vm1(ul, *args: str, env: dict | None = None, stdin: str | None = None):
+    return subprocess.run(["ip", "netns", "exec", ul.vm1.ns, sys.executable, "-m", "dockovn",
+                           *args], capture_output=True, text=True, timeout=120, input=stdin,
+                          env={**os.environ, **(env if env is not None else ul.driver_env())})
+
+
+def test_neutron_down_is_a_clear_error_and_gc_removes_what_it_left(ul):
+    net = create_network(ul, "10.78.5.0/24")
+    c = run(ul, net.name)
+    (port,) = our_ports(ul)
+    underlay.neutron_blocked(True)
+    try:
+        done = docker_cli(ul, "run", "-d", "--net", net.name, IMAGE, "sleep", "600")
+        assert done.returncode != 0
+        assert "Neutron is unreachable" in done.stderr, done.stderr
+        # Docker removes the container whatever the plugin says: its Neutron port
+        # and VLAN tag cannot be removed now.
+        remove(c)
+    finally:
+        underlay.neutron_blocked(False)
+    assert [p.id for p in our_ports(ul)] == [port.id]
+    assert len(vlan_records(ul)) == 1
+    assert breth0_ports(ul) == {"eth0"}  # local unplugging did not need Neutron
+    done = dockovn_in_vm1(ul, "gc", "--mode", "underlay", "--min-age", "0", "--ovs-db",
+                          ul.vm1.ovs_db, "--docker-host", ul.vm1.docker_host)
+    assert done.returncode == 0, done.stderr
+    assert "child port" in done.stdout and "vlan" in done.stdout, done.stdout
+    assert our_ports(ul) == []
+    assert vlan_records(ul) == {}
+    remove(net)
+    assert not any(n.name == f"dockovn-{net.id[:12]}" for n in ul.conn.network.networks())
+
+
+def test_quota_exceeded_is_a_clear_error_and_leaves_nothing(ul):
+    project = ul.conn.network.get_port(ul.vm1.port["id"]).project_id
+    used = len(list(ul.conn.network.ports(project_id=project)))
+    net = create_network(ul, "10.78.6.0/24")
+    c = None
+    ul.conn.network.update_quota(project, ports=used + 1)
+    try:
+        c = run(ul, net.name)  # the last port the quota allows
+        done = docker_cli(ul, "run", "-d", "--net", net.name, IMAGE, "sleep", "600")
+        assert done.returncode != 0
+        assert "Quota exceeded for resources: ['port']" in done.stderr, done.stderr
+        assert len(our_ports(ul)) == 1
+        assert len(vlan_records(ul)) == 1
+    finally:
+        ul.conn.network.update_quota(project, ports=-1)
+        for leftover in ul.docker().containers.list(all=True):
+            remove(leftover)
+        remove(net)
+    assert our_ports(ul) == []
+    assert vlan_records(ul) == {}
+
+
+def test_driver_restart_keeps_containers_working_and_removable(ul):
+    net = create_network(ul, "10.78.7.0/24")
+    a, b = run(ul, net.name), run(ul, net.name)
+    try:
+        for p in our_ports(ul):
+            child_up(ul, p.id)
+        underlay.kill_vm1_driver(ul)
+        assert pings(a, ip_of(b, net.name))  # the data path does not need the driver
+        underlay.start_vm1_driver(ul)
+        c = run(ul, net.name)  # what it remembers (VLAN tags) came back from breth0
+        tags = [p.binding_profile["tag"] for p in our_ports(ul)]
+        assert len(set(tags)) == 3
+        child_up(ul, next(p.id for p in our_ports(ul) if p.device_id not in
+                          (a.attrs["NetworkSettings"]["Networks"][net.name]["EndpointID"],
+                           b.attrs["NetworkSettings"]["Networks"][net.name]["EndpointID"])))
+        assert pings(c, ip_of(a, net.name))
+    finally:
+        for leftover in ul.docker().containers.list(all=True):
+            remove(leftover)
+        remove(net)
+    assert our_ports(ul) == []
+    assert vlan_records(ul) == {}
+    assert breth0_ports(ul) == {"eth0"}
+
+
+def test_driver_refuses_to_start_without_what_underlay_needs(ul):
+    args = ["driver", "--mode", "underlay", "--ovs-db", ul.vm1.ovs_db, "--plugin-dir",
+            "/tmp/dkul/nowhere"]
+    no_vif = {k: v for k, v in ul.driver_env().items() if k != "OS_VIF_ID"}
+    env = {**os.environ, **no_vif}
+    env.pop("OS_VIF_ID", None)
+    done = subprocess.run(["ip", "netns", "exec", ul.vm1.ns, sys.executable, "-m", "dockovn",
+                           *args], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2 and "OS_VIF_ID" in done.stderr, done.stderr
+    done = dockovn_in_vm1(ul, *args, env={**ul.driver_env(), "OS_VIF_ID": "no-such-port"})
+    assert done.returncode == 1 and "OS_VIF_ID no-such-port: no such Neutron port" in \
+        done.stderr, done.stderr
+    done = dockovn_in_vm1(ul, *args, env={**ul.driver_env(),
+                                          "DOCKOVN_NEUTRON_URL": "http://127.0.0.1:1"})
+    assert done.returncode == 1 and "Neutron is unreachable" in done.stderr, done.stderr
+
+
+def test_password_is_prompted_for_and_never_shown(ul):
+    env = {"OS_AUTH_URL": "http://127.0.0.1:1/v3", "OS_USERNAME": "alice",
+           "OS_PROJECT_ID": "p1", "OS_USER_DOMAIN_NAME": "Default", "OS_VIF_ID": "x",
+           "OS_PASSWORD": ""}
+    done = dockovn_in_vm1(ul, "driver", "--mode", "underlay", "--ovs-db", ul.vm1.ovs_db,
+                          "--plugin-dir", "/tmp/dkul/nowhere", env=env,
+                          stdin="s3cret-pw\n")
+    assert "OpenStack password for alice" in done.stderr, done.stderr
+    assert done.returncode == 1  # no Keystone at that URL: a clear error, not a traceback
+    assert "Traceback" not in done.stderr
+    assert "s3cret-pw" not in done.stderr + done.stdout

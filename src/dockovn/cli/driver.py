@@ -10,8 +10,8 @@ import socket
 
 import click
 
+from dockovn.cli.cloud import open_neutron, password_if_needed, underlay_options
 from dockovn.cli.common import host_connection
-from dockovn.cloud import neutron as neutron_api
 from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST, DockerEngine
 from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch, OvsError
 from dockovn.host.vm_bridge import VmBridge
@@ -24,6 +24,7 @@ from dockovn.network.replicate import NetworkReplicator
 from dockovn.network.services import Services
 from dockovn.network.overlay import DEFAULT_MTU, OverlayDriver
 from dockovn.network.underlay import UnderlayDriver
+from dockovn.network.underlay_gc import UnderlayCollector
 from dockovn.network.underlay_ipam import NeutronIpam
 from dockovn.ovn.nb import Northbound
 from dockovn.plugin.server import PLUGIN_DIR, PluginApp, serve, socket_path
@@ -40,8 +41,8 @@ def run_driver(mode: str, nb_remote: str | None, ovs_db: str, bridge: str | None
         write_pidfile(pidfile)
     if mode == "underlay":
         plugin, background, closers = underlay_plugin(
-            ovs_db, bridge or "breth0", request_timeout, os_cloud, neutron_url, vif_id,
-            os_password)
+            ovs_db, bridge or "breth0", docker_host, request_timeout, gc_min_age, os_cloud,
+            neutron_url, vif_id, os_password)
     else:
         plugin, background, closers = overlay_plugin(
             nb_remote, ovs_db, bridge or "br-int", mtu, docker_host, request_timeout, gc_min_age)
@@ -89,18 +90,10 @@ def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout,
     return plugin, background, [names.stop, replicator.stop, backends.stop, nb.close, ovs.close]
 
 
-def underlay_plugin(ovs_db, bridge, request_timeout, os_cloud, neutron_url, vif_id, password):
+def underlay_plugin(ovs_db, bridge, docker_host, request_timeout, gc_min_age, os_cloud,
+                    neutron_url, vif_id, password):
     """Neutron child ports behind the VM's bridge (underlay mode)."""
-    if not vif_id:
-        raise click.UsageError("underlay mode needs the VM's own Neutron port: "
-                               "--vif-id or OS_VIF_ID")
-    try:
-        neutron = neutron_api.connect(os_cloud, neutron_url, password, timeout=request_timeout)
-        parent = neutron.port(vif_id)
-    except neutron_api.NeutronError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if parent is None:
-        raise click.ClickException(f"OS_VIF_ID {vif_id}: no such Neutron port")
+    neutron = open_neutron(os_cloud, neutron_url, vif_id, password, request_timeout)
     try:
         vm_bridge = VmBridge(ovs_db, bridge, timeout=request_timeout)
     except OvsError as exc:
@@ -110,10 +103,15 @@ def underlay_plugin(ovs_db, bridge, request_timeout, os_cloud, neutron_url, vif_
                                    f"--bridge {bridge} --uplink <NIC>` first")
     userspace = vm_bridge.datapath_type() == "netdev"
     driver = UnderlayDriver(neutron, vm_bridge, vif_id, userspace_datapath=userspace)
-    LOG.info("dockovn driver (underlay): VM port %s (%s), bridge %s (%s datapath)", vif_id,
-             ", ".join(parent.addresses), bridge, "userspace" if userspace else "kernel")
-    plugin = PluginApp(driver, NeutronIpam(neutron, vm_bridge), request_timeout=request_timeout)
-    return plugin, [], [neutron.close, vm_bridge.close]
+    LOG.info("dockovn driver (underlay): VM port %s, bridge %s (%s datapath)", vif_id, bridge,
+             "userspace" if userspace else "kernel")
+    ipam = NeutronIpam(neutron, vm_bridge, vif_id)
+    plugin = PluginApp(driver, ipam, request_timeout=request_timeout)
+    background = []
+    if gc_min_age >= 0:  # what a Neutron outage left (off the request path)
+        background.append(lambda: gc.run_in_background(UnderlayCollector(
+            neutron, vm_bridge, vif_id, lambda: DockerEngine(docker_host), gc_min_age)))
+    return plugin, background, [neutron.close, vm_bridge.close]
 
 
 def write_pidfile(path: str) -> None:
@@ -147,25 +145,10 @@ def write_pidfile(path: str) -> None:
 @click.option("--gc-min-age", default=60.0, show_default=True,
               help="At start, remove stale state older than this many seconds (`dockovn gc`); "
                    "negative: do not.")
-@click.option("--vif-id", envvar="OS_VIF_ID", default=None,
-              help="Underlay: the VM's own Neutron port, parent of every container's port.")
-@click.option("--os-cloud", envvar="OS_CLOUD", default=None,
-              help="Underlay: a cloud of clouds.yaml [default: the OS_* environment].")
-@click.option("--neutron-url", envvar="DOCKOVN_NEUTRON_URL", default=None,
-              help="Underlay: Neutron's URL, overriding the catalogue's; without OS_AUTH_URL "
-                   "a Neutron with auth_strategy = noauth.")
+@underlay_options
 def driver_command(**kwargs) -> None:
     """Run the Docker network plugin in the foreground."""
     if kwargs["mode"] == "underlay":
         kwargs["os_password"] = password_if_needed(kwargs["os_cloud"])
     run_driver(**kwargs)
 
-
-def password_if_needed(os_cloud: str | None) -> str | None:
-    """Keystone with a user but no password set: ask (never logged, never stored)."""
-    if os_cloud or not os.environ.get("OS_AUTH_URL") or os.environ.get("OS_PASSWORD"):
-        return None
-    if os.environ.get("OS_AUTH_TYPE", "password") not in ("password", "v3password"):
-        return None
-    return click.prompt(f"OpenStack password for {os.environ.get('OS_USERNAME', 'the user')}",
-                        hide_input=True, err=True)

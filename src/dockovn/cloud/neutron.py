@@ -54,6 +54,8 @@ class Port:
     device_id: str
     name: str
     binding_profile: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    created_at: str = ""  # ISO 8601, UTC
 
     @property
     def addresses(self) -> list[str]:
@@ -75,7 +77,8 @@ def _port(p) -> Port:
                 fixed_ips=tuple((ip.get("subnet_id", ""), ip.get("ip_address", ""))
                                 for ip in (p.fixed_ips or [])),
                 device_owner=p.device_owner or "", device_id=p.device_id or "",
-                name=p.name or "", binding_profile=dict(p.binding_profile or {}))
+                name=p.name or "", binding_profile=dict(p.binding_profile or {}),
+                description=p.description or "", created_at=p.created_at or "")
 
 
 def connect(cloud: str | None = None, endpoint: str | None = None, password: str | None = None,
@@ -123,12 +126,18 @@ class Neutron:
         except Exception:
             pass
 
-    def _call(self, what: str, fn, *args, **kwargs):
+    def _call(self, what: str, method: str, *args, **kwargs):
+        """``self.conn.network.<method>(...)``, its failures as NeutronError. The
+        proxy is looked up inside: that is where endpoint discovery can fail."""
         try:
-            return fn(*args, **kwargs)
-        except (ks_exc.ConnectFailure, ks_exc.ConnectTimeout, ks_exc.ConnectionError) as exc:
+            result = getattr(self.conn.network, method)(*args, **kwargs)
+            return list(result) if method in ("ports", "subnets") else result
+        except (ks_exc.ConnectFailure, ks_exc.ConnectTimeout, ks_exc.ConnectionError,
+                ks_exc.DiscoveryFailure) as exc:
+            # The text names the URL that failed: Neutron's, or Keystone's when
+            # the token could not be had.
             raise NeutronError(f"{what}: Neutron is unreachable ({self.where}): "
-                               f"{type(exc).__name__}") from exc
+                               f"{_describe(exc).splitlines()[0]}") from exc
         except os_exc.ConflictException as exc:
             raise NeutronConflict(f"{what}: {_describe(exc)}") from exc
         except os_exc.HttpException as exc:
@@ -146,12 +155,12 @@ class Neutron:
 
     def find_network(self, name_or_id: str) -> Network | None:
         found = self._call(f"finding Neutron network {name_or_id}",
-                           self.conn.network.find_network, name_or_id, ignore_missing=True)
+                           "find_network", name_or_id, ignore_missing=True)
         return _network(found) if found is not None else None
 
     def network(self, network_id: str) -> Network | None:
         try:
-            return _network(self._call("reading network", self.conn.network.get_network,
+            return _network(self._call("reading network", "get_network",
                                        network_id))
         except NeutronError as exc:
             if isinstance(exc.__cause__, os_exc.NotFoundException):
@@ -161,10 +170,10 @@ class Neutron:
     def create_network(self, name: str, cidr: str, gateway_ip: str | None,
                        description: str) -> tuple[Network, Subnet]:
         """A network with one IPv4 subnet; if the subnet is refused the network goes too."""
-        net = self._call("creating Neutron network", self.conn.network.create_network,
+        net = self._call("creating Neutron network", "create_network",
                          name=name, description=description)
         try:
-            sub = self._call(f"creating Neutron subnet {cidr}", self.conn.network.create_subnet,
+            sub = self._call(f"creating Neutron subnet {cidr}", "create_subnet",
                              network_id=net.id, ip_version=4, cidr=cidr, gateway_ip=gateway_ip,
                              name=name, enable_dhcp=False)
         except NeutronError:
@@ -174,17 +183,16 @@ class Neutron:
 
     def delete_network(self, network_id: str) -> None:
         """Delete a network (and its subnets); gone already is fine."""
-        self._call("deleting Neutron network", self.conn.network.delete_network, network_id,
+        self._call("deleting Neutron network", "delete_network", network_id,
                    ignore_missing=True)
 
     def subnets(self, network_id: str | None = None) -> list[Subnet]:
         query = {"network_id": network_id} if network_id else {}
-        return [_subnet(s) for s in self._call("listing subnets", lambda: list(
-            self.conn.network.subnets(**query)))]
+        return [_subnet(s) for s in self._call("listing subnets", "subnets", **query)]
 
     def subnet(self, subnet_id: str) -> Subnet | None:
         try:
-            return _subnet(self._call("reading subnet", self.conn.network.get_subnet, subnet_id))
+            return _subnet(self._call("reading subnet", "get_subnet", subnet_id))
         except NeutronError as exc:
             if isinstance(exc.__cause__, os_exc.NotFoundException):
                 return None
@@ -194,7 +202,7 @@ class Neutron:
 
     def port(self, port_id: str) -> Port | None:
         try:
-            return _port(self._call(f"reading port {port_id}", self.conn.network.get_port,
+            return _port(self._call(f"reading port {port_id}", "get_port",
                                     port_id))
         except NeutronError as exc:
             if isinstance(exc.__cause__, os_exc.NotFoundException):
@@ -204,29 +212,30 @@ class Neutron:
     def ports(self, **query) -> list[Port]:
         """Ports matching Neutron's filters, e.g. device_id=..., network_id=...,
         fixed_ips=["ip_address=10.0.0.5"]."""
-        return [_port(p) for p in self._call("listing ports", lambda: list(
-            self.conn.network.ports(**query)))]
+        return [_port(p) for p in self._call("listing ports", "ports", **query)]
 
     def create_port(self, network_id: str, subnet_id: str, address: str | None, name: str,
                     device_id: str = "", mac_address: str | None = None,
-                    binding_profile: dict[str, Any] | None = None) -> Port:
+                    binding_profile: dict[str, Any] | None = None,
+                    description: str = "") -> Port:
         fixed = {"subnet_id": subnet_id}
         if address:
             fixed["ip_address"] = address
         attrs: dict[str, Any] = {"network_id": network_id, "fixed_ips": [fixed], "name": name,
-                                 "device_owner": self.OWNER, "device_id": device_id}
+                                 "device_owner": self.OWNER, "device_id": device_id,
+                                 "description": description}
         if mac_address:
             attrs["mac_address"] = mac_address
         if binding_profile is not None:
             attrs["binding_profile"] = binding_profile
-        return _port(self._call(f"creating port on {subnet_id}", self.conn.network.create_port,
+        return _port(self._call(f"creating port on {subnet_id}", "create_port",
                                 **attrs))
 
     def update_port(self, port_id: str, **attrs) -> Port:
-        return _port(self._call(f"updating port {port_id}", self.conn.network.update_port,
+        return _port(self._call(f"updating port {port_id}", "update_port",
                                 port_id, **attrs))
 
     def delete_port(self, port_id: str) -> None:
         """Delete a port; gone already is fine."""
-        self._call(f"deleting port {port_id}", self.conn.network.delete_port, port_id,
+        self._call(f"deleting port {port_id}", "delete_port", port_id,
                    ignore_missing=True)

@@ -51,7 +51,51 @@ def _age(ids: dict[str, str], now: float) -> float:
         return now
 
 
-class Collector:
+class BaseCollector:
+    """find() what is stale, remove() one item; run() does both and reports."""
+
+    ovs: LocalSwitch
+    errors: tuple[type[Exception], ...] = (OvsError, links.LinkError)
+
+    def find(self) -> list[Stale]:
+        raise NotImplementedError
+
+    def remove(self, item: Stale) -> None:
+        raise NotImplementedError
+
+    def _veths(self) -> list[Stale]:
+        """dockovn veths on no OVS bridge, seen twice a moment apart (so a Join
+        between creating and plugging its veth is left alone)."""
+        def unplugged() -> set[str]:
+            on_ovs = self.ovs.all_port_names()
+            return {n for n in links.names_with_prefix(naming.OUTER_PREFIX) if n not in on_ovs}
+
+        first = unplugged()
+        if not first:
+            return []
+        time.sleep(VETH_RECHECK_SECONDS)
+        return [Stale("veth", n, "on no OVS bridge") for n in sorted(first & unplugged())]
+
+    def run(self, dry_run: bool = False) -> list[tuple[Stale, str]]:
+        """Find stale state and (unless ``dry_run``) remove it: [(item, outcome)]."""
+        results = []
+        for item in self.find():
+            if dry_run:
+                results.append((item, "would remove"))
+                continue
+            try:
+                self.remove(item)
+                results.append((item, "removed"))
+            except self.errors as exc:
+                results.append((item, f"failed: {exc}"))
+        for item, outcome in results:
+            LOG.debug("gc: %s %s %s (%s)", outcome, item.kind, item.name[:24], item.reason)
+        return results
+
+
+class Collector(BaseCollector):
+    errors = (NorthboundError, OvsError, links.LinkError)
+
     def __init__(self, nb: Northbound, ovs: LocalSwitch, host_id: str,
                  engine_factory: Callable[[], DockerEngine], min_age: float = 60.0):
         self.nb = nb
@@ -131,17 +175,6 @@ class Collector:
                     found.append(Stale("router port", port, f"on {router}: network gone"))
         return found
 
-    def _veths(self) -> list[Stale]:
-        def unplugged() -> set[str]:
-            on_ovs = self.ovs.all_port_names()
-            return {n for n in links.names_with_prefix(naming.OUTER_PREFIX) if n not in on_ovs}
-
-        first = unplugged()
-        if not first:
-            return []
-        time.sleep(VETH_RECHECK_SECONDS)
-        return [Stale("veth", n, "on no OVS bridge") for n in sorted(first & unplugged())]
-
     def remove(self, item: Stale) -> None:
         if item.kind == "logical port":
             self.nb.delete_port(item.name)
@@ -161,24 +194,8 @@ class Collector:
         elif item.kind == "router port":
             self.nb.delete_router_port(item.name)
 
-    def run(self, dry_run: bool = False) -> list[tuple[Stale, str]]:
-        """Find stale state and (unless ``dry_run``) remove it: [(item, outcome)]."""
-        results = []
-        for item in self.find():
-            if dry_run:
-                results.append((item, "would remove"))
-                continue
-            try:
-                self.remove(item)
-                results.append((item, "removed"))
-            except (NorthboundError, OvsError, links.LinkError) as exc:
-                results.append((item, f"failed: {exc}"))
-        for item, outcome in results:
-            LOG.debug("gc: %s %s %s (%s)", outcome, item.kind, item.name[:24], item.reason)
-        return results
 
-
-def run_in_background(collector: Collector, retry_seconds: float = 2.0,
+def run_in_background(collector: BaseCollector, retry_seconds: float = 2.0,
                       attempts: int = 30) -> threading.Thread:
     """At driver start: reconcile once dockerd answers (never before the socket is served:
     a dockerd at boot may be waiting on this very plugin)."""

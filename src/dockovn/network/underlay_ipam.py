@@ -77,10 +77,16 @@ def address_holder(neutron: Neutron, network_id: str, address: str) -> str:
     return f" (Neutron port {port.id}, {owner}{', ' + port.device_id if port.device_id else ''})"
 
 
+def reserved_by(vif_id: str) -> str:
+    """The description of an address port: which VM's driver holds it (for `dockovn gc`)."""
+    return f"dockovn address for VM port {vif_id}"
+
+
 class NeutronIpam:
-    def __init__(self, neutron: Neutron, bridge: VmBridge):
+    def __init__(self, neutron: Neutron, bridge: VmBridge, vif_id: str):
         self.neutron = neutron
         self.bridge = bridge
+        self.vif_id = vif_id
 
     def get_capabilities(self) -> IpamCapabilities:
         # Nothing to replay: addresses are Neutron ports, pools are bridge records.
@@ -171,7 +177,8 @@ class NeutronIpam:
         subnet_id, network_id = neutron_subnet
         try:
             port = self.neutron.create_port(network_id, subnet_id, req.address or None,
-                                            name=RESERVED_NAME)
+                                            name=RESERVED_NAME,
+                                            description=reserved_by(self.vif_id))
         except NeutronConflict as exc:
             holder = address_holder(self.neutron, network_id, req.address) if req.address \
                 else ""
