@@ -3,6 +3,7 @@ networks, next to a plain VM; nothing left in Neutron, OVS or the VM afterwards.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -120,6 +121,14 @@ def test_containers_on_a_new_network_ping_each_other_through_ovn(ul):
             child_up(ul, p.id)
         assert pings(b, ip_of(a, net.name))
         assert pings(a, ip_of(b, net.name))
+        # `dockovn ls` shows them with their names, addresses and VLAN tags.
+        done = dockovn_in_vm1(ul, "ls", "--mode", "underlay", "--json", "--ovs-db",
+                              ul.vm1.ovs_db, "--docker-host", ul.vm1.docker_host)
+        assert done.returncode == 0, done.stderr
+        listed = {r["container"]: r for r in json.loads(done.stdout) if r["network"] == net.name}
+        assert set(listed) == {a.name, b.name}
+        assert listed[a.name]["ip"] == ip_of(a, net.name)
+        assert sorted(int(r["vlan"]) for r in listed.values()) == tags
     finally:
         remove(*(c for c in (a, b) if c), net)
     assert not any(n.name == f"dockovn-{net.id[:12]}" for n in ul.conn.network.networks())
@@ -347,3 +356,35 @@ def test_password_is_prompted_for_and_never_shown(ul):
     assert done.returncode == 1  # no Keystone at that URL: a clear error, not a traceback
     assert "Traceback" not in done.stderr
     assert "s3cret-pw" not in done.stderr + done.stdout
+
+
+def test_concurrent_endpoints_never_share_a_vlan_tag(ul):
+    """CreateEndpoint straight on the socket, 16 at once (dockerd serialises less
+    than this): each tag is reserved atomically in breth0's record."""
+    client = PluginClient(f"{ul.vm1.plugins}/dockovn.sock")
+    network_id = uuid.uuid4().hex * 2
+    status, reply = client.call("NetworkDriver.CreateNetwork", {
+        "NetworkID": network_id, "Options": {},
+        "IPv4Data": [{"AddressSpace": "", "Pool": "10.78.8.0/24", "Gateway": "10.78.8.1/24"}]})
+    assert status == 200 and "Err" not in reply, reply
+    endpoints = [uuid.uuid4().hex * 2 for _ in range(16)]
+
+    def create(i: int):
+        return client.call("NetworkDriver.CreateEndpoint", {
+            "NetworkID": network_id, "EndpointID": endpoints[i],
+            "Interface": {"Address": f"10.78.8.{10 + i}/24"}})
+
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            replies = list(pool.map(create, range(16)))
+        assert all(status == 200 and "Err" not in r for status, r in replies), replies
+        tags = [p.binding_profile["tag"] for p in our_ports(ul)]
+        assert len(tags) == 16 and len(set(tags)) == 16
+        assert sorted(int(k.split(":")[1]) for k in vlan_records(ul)) == sorted(tags)
+    finally:
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda e: client.call("NetworkDriver.DeleteEndpoint", {
+                "NetworkID": network_id, "EndpointID": e}), endpoints))
+        client.call("NetworkDriver.DeleteNetwork", {"NetworkID": network_id})
+    assert our_ports(ul) == []
+    assert vlan_records(ul) == {}
