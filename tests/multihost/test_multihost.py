@@ -13,6 +13,7 @@ import pytest
 
 
 from tests.support import multihost, wait
+from tests.support.docker_objects import remove
 from tests.support.plugin_client import PluginClient
 
 pytestmark = pytest.mark.multihost
@@ -59,17 +60,6 @@ def sh_in(c, cmd: str) -> tuple[int, str]:
 
 def pings(c, ip: str, count: int = 3, wait_s: int = 6) -> bool:
     return sh_in(c, f"ping -c {count} -w {wait_s} {ip}")[0] == 0
-
-
-def remove(*objs) -> None:
-    for obj in objs:
-        try:
-            if isinstance(obj, sdk.models.containers.Container):
-                obj.remove(force=True)
-            else:
-                obj.remove()
-        except sdk.errors.NotFound:
-            pass
 
 
 def nbctl(mh, *args: str) -> str:

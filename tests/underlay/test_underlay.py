@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import docker as sdk
 import pytest
 
-from tests.support import underlay, wait
+from tests.support import underlay
+from tests.support.docker_objects import remove
 from tests.support.multihost import in_ns
 from tests.support.plugin_client import PluginClient
 
@@ -66,15 +67,6 @@ def breth0_ports(ul) -> set[str]:
 
 def child_up(ul, port_id: str) -> None:
     underlay.wait_port_up(ul.nb, port_id)
-
-
-def remove(*objs) -> None:
-    for obj in objs:
-        try:
-            obj.remove(force=True) if isinstance(obj, sdk.models.containers.Container) \
-                else obj.remove()
-        except sdk.errors.NotFound:
-            pass
 
 
 def addresses(ns: str) -> dict[str, list[str]]:
@@ -285,10 +277,9 @@ def test_quota_exceeded_is_a_clear_error_and_leaves_nothing(ul):
     project = ul.conn.network.get_port(ul.vm1.port["id"]).project_id
     used = len(list(ul.conn.network.ports(project_id=project)))
     net = create_network(ul, "10.78.6.0/24")
-    c = None
     ul.conn.network.update_quota(project, ports=used + 1)
     try:
-        c = run(ul, net.name)  # the last port the quota allows
+        run(ul, net.name)  # the last port the quota allows
         done = docker_cli(ul, "run", "-d", "--net", net.name, IMAGE, "sleep", "600")
         assert done.returncode != 0
         assert "Quota exceeded for resources: ['port']" in done.stderr, done.stderr
