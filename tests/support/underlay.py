@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import docker
 import openstack
+import openstack.exceptions
 
 from dockovn.deploy import procs
 
@@ -165,8 +166,20 @@ def _network(conn, name: str, cidr: str) -> str:
 
 
 def _vm_port(conn, network_id: str, name: str) -> dict:
-    port = conn.network.create_port(network_id=network_id, name=name,
-                                    device_owner="compute:nova", device_id=f"dkul-{name}")
+    # Right after start, neutron-server's API worker may still be connecting to
+    # OVN NB: its first port writes can fail with a 500 (seen once in about ten starts).
+    # Wait that out here, at set-up, never in a test.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            port = conn.network.create_port(network_id=network_id, name=name,
+                                            device_owner="compute:nova",
+                                            device_id=f"dkul-{name}")
+            break
+        except openstack.exceptions.HttpException as exc:
+            if (exc.status_code or 0) < 500 or time.monotonic() > deadline:
+                raise
+            time.sleep(1)
     return {"id": port.id, "mac_address": port.mac_address, "fixed_ips": port.fixed_ips}
 
 
@@ -239,6 +252,8 @@ def _keep_logs() -> None:
     import glob
     import shutil
 
+    if not os.path.isdir(BASE):
+        return  # torn down already: the copy made then is the one to keep
     shutil.rmtree(LOG_COPY, ignore_errors=True)
     for path in glob.glob(os.path.join(BASE, "**", "*.log"), recursive=True):
         dest = os.path.join(LOG_COPY, os.path.relpath(path, BASE))

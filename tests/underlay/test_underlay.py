@@ -379,3 +379,21 @@ def test_concurrent_endpoints_never_share_a_vlan_tag(ul):
         client.call("NetworkDriver.DeleteNetwork", {"NetworkID": network_id})
     assert our_ports(ul) == []
     assert vlan_records(ul) == {}
+
+
+def test_network_other_vms_still_use_stays_in_neutron(ul):
+    net = create_network(ul, "10.78.11.0/24")
+    neutron_net = next(n for n in ul.conn.network.networks()
+                       if n.name == f"dockovn-{net.id[:12]}")
+    other_vm = ul.conn.network.create_port(network_id=neutron_net.id, name="another-vm",
+                                           device_owner="compute:nova")
+    try:
+        remove(net)  # Docker drops its view whatever the driver answers
+        assert ul.conn.network.get_network(neutron_net.id) is not None
+        records = ul.vm1.vsctl("get", "Bridge", "breth0", "external_ids")
+        assert net.id not in records  # this VM forgot it
+        log = open(os.path.join(ul.vm1.dir, "driver.log")).read()
+        assert f"Neutron network {neutron_net.id} stays" in log
+    finally:
+        ul.conn.network.delete_port(other_vm)
+        ul.conn.network.delete_network(neutron_net)
