@@ -3,12 +3,15 @@
     central ns (dkul-c): ulbr 172.31.254.1 -- OVN NB/SB + northd, MariaDB, neutron-server
       |- hv ns (dkul-hv): OVS + ovn-controller, br-int (the hypervisor)
       |     |- vm1-eth0 (iface-id = VM1's Neutron port)  ---- vm1 ns: eth0 in breth0
-      |     '- vm2-eth0 (iface-id = VM2's Neutron port)  ---- vm2 ns: eth0 (a plain VM)
-      '- mgmt veth to vm1 (172.31.254.21): how VM1 reaches the Neutron API
+      |     |- vm2-eth0 (iface-id = VM2's Neutron port)  ---- vm2 ns: eth0 (a plain VM)
+      |     '- vm3-eth0 (iface-id = VM3's Neutron port)  ---- vm3 ns: eth0 in breth0
+      '- mgmt veths to vm1 and vm3 (172.31.254.21, .23): how they reach the Neutron API
 
-VM1 is set up the way a user sets up an OpenStack VM: `dockovn vm setup
---bridge breth0 --uplink eth0`, then its own dockerd and `dockovn driver --mode
-underlay` with OS_VIF_ID = its port. Neutron runs with noauth (no Keystone).
+VM1 and VM3 are set up the way a user sets up an OpenStack VM: `dockovn vm
+setup --bridge breth0 --uplink eth0`, then their own dockerd and `dockovn
+driver --mode underlay` with OS_VIF_ID = their port. Most tests use VM1; VM3
+shows containers of two VMs on one Neutron network. Neutron runs with noauth
+(no Keystone).
 Neutron networks: "vmnet" (the VMs' own ports), "appnet" (VM2 is on it; the
 tests adopt it for containers).
 """
@@ -35,10 +38,11 @@ PREFIX = "dkul-"
 MGMT = "172.31.254"
 CENTRAL_IP = f"{MGMT}.1"
 HV_IP = f"{MGMT}.10"
-VM1_MGMT_IP = f"{MGMT}.21"
 VMNET_CIDR = "192.168.77.0/24"
 APPNET_CIDR = "10.77.0.0/24"
-CENTRAL_NS, HV_NS, VM1_NS, VM2_NS = (PREFIX + n for n in ("c", "hv", "vm1", "vm2"))
+CENTRAL_NS, HV_NS, VM1_NS, VM2_NS, VM3_NS = (PREFIX + n for n in ("c", "hv", "vm1", "vm2",
+                                                                   "vm3"))
+DOCKOVN_VMS = ("vm1", "vm3")  # with dockerd and the driver; vm2 is a plain VM
 
 
 @dataclass
@@ -76,6 +80,7 @@ class Underlay:
     conn: object                  # openstacksdk Connection (noauth) for the tests' checks
     vm1: Vm
     vm2: Vm
+    vm3: Vm
     networks: dict = field(default_factory=dict)  # name -> Neutron network id
     timings: dict = field(default_factory=dict)
 
@@ -83,11 +88,12 @@ class Underlay:
     def nb(self) -> str:
         return f"unix:{os.path.join(BASE, 'central')}/ovnnb_db.sock"
 
-    def docker(self) -> docker.DockerClient:
-        return docker.DockerClient(base_url=self.vm1.docker_host, timeout=120)
+    def docker(self, vm: Vm | None = None) -> docker.DockerClient:
+        return docker.DockerClient(base_url=(vm or self.vm1).docker_host, timeout=120)
 
-    def driver_env(self) -> dict[str, str]:
-        return {"OS_VIF_ID": self.vm1.port["id"], "DOCKOVN_NEUTRON_URL": self.neutron.url}
+    def driver_env(self, vm: Vm | None = None) -> dict[str, str]:
+        return {"OS_VIF_ID": (vm or self.vm1).port["id"],
+                "DOCKOVN_NEUTRON_URL": self.neutron.url}
 
 
 def connect(url: str):
@@ -116,11 +122,19 @@ def start() -> Underlay:
                 for name, cidr in (("vmnet", VMNET_CIDR), ("appnet", APPNET_CIDR))}
         vm1 = Vm(VM1_NS, os.path.join(BASE, "vm1"), _vm_port(conn, nets["vmnet"], "vm1"))
         vm2 = Vm(VM2_NS, os.path.join(BASE, "vm2"), _vm_port(conn, nets["appnet"], "vm2"))
-        for vm in (vm1, vm2):
+        vm3 = Vm(VM3_NS, os.path.join(BASE, "vm3"), _vm_port(conn, nets["vmnet"], "vm3"))
+        for vm in (vm1, vm2, vm3):
             os.makedirs(vm.plugins, exist_ok=True)
             _plug_vm(vm)
-        ul = Underlay(svc, conn, vm1, vm2, nets)
-        _set_up_vm1(ul)
+        ul = Underlay(svc, conn, vm1, vm2, vm3, nets)
+        for vm in (vm1, vm3):
+            _set_up_dockovn_vm(ul, vm)
+        for vm in (vm1, vm3):
+            # Each driver reconciles once its dockerd answers (`dockovn gc`); let
+            # that finish, or it would race the tests' own checks.
+            log = os.path.join(vm.dir, "driver.log")
+            wait.until(lambda log=log: "gc at start: removed" in open(log).read(), 60,
+                       what=f"{log}: gc at start")
         ul.timings.update(start=time.monotonic() - t0, neutron=neutron_started)
         return ul
     except BaseException:
@@ -131,13 +145,14 @@ def start() -> Underlay:
 
 def _namespaces() -> None:
     os.makedirs(BASE, exist_ok=True)
-    for ns in (CENTRAL_NS, HV_NS, VM1_NS, VM2_NS):
+    for ns in (CENTRAL_NS, HV_NS, VM1_NS, VM2_NS, VM3_NS):
         sh("ip", "netns", "add", ns)
         in_ns(ns, "ip", "link", "set", "lo", "up")
     in_ns(CENTRAL_NS, "ip", "link", "add", "ulbr", "type", "bridge")
     in_ns(CENTRAL_NS, "ip", "addr", "add", f"{CENTRAL_IP}/24", "dev", "ulbr")
     in_ns(CENTRAL_NS, "ip", "link", "set", "ulbr", "up")
-    for peer_ns, peer_ip, name in ((HV_NS, HV_IP, "ul-hv"), (VM1_NS, VM1_MGMT_IP, "ul-vm1")):
+    for peer_ns, peer_ip, name in ((HV_NS, HV_IP, "ul-hv"), (VM1_NS, f"{MGMT}.21", "ul-vm1"),
+                                   (VM3_NS, f"{MGMT}.23", "ul-vm3")):
         inner = "ul0" if peer_ns == HV_NS else "mgmt0"
         sh("ip", "link", "add", name, "netns", CENTRAL_NS, "type", "veth", "peer", "name",
            inner, "netns", peer_ns)
@@ -199,20 +214,18 @@ def _plug_vm(vm: Vm) -> None:
     in_ns(vm.ns, "ethtool", "-K", "eth0", "tx", "off")
 
 
-def _set_up_vm1(ul: Underlay) -> None:
-    vm = ul.vm1
+def _set_up_dockovn_vm(ul: Underlay, vm: Vm) -> None:
     dockovn(vm.ns, "vm", "setup", "--bridge", "breth0", "--uplink", "eth0",
             "--ovs-rundir", vm.dir, "--ovs-dbdir", vm.dir, "--ovs-logdir", vm.dir)
-    start_vm1_driver(ul)
+    start_vm_driver(ul, vm)
     start_dockerd(vm.ns, vm.dir, vm.plugins, vm.docker_host, vm.pidfile("docker"))
 
 
-def start_vm1_driver(ul: Underlay, *extra: str) -> None:
-    vm = ul.vm1
+def start_vm_driver(ul: Underlay, vm: Vm) -> None:
     start_driver(vm.ns, vm.dir, vm.plugins,
                  ["--mode", "underlay", "--ovs-db", vm.ovs_db, "--pidfile", vm.pidfile("driver"),
-                  "--docker-host", vm.docker_host, *extra],
-                 env=ul.driver_env())
+                  "--docker-host", vm.docker_host],
+                 env=ul.driver_env(vm))
 
 
 def kill_vm1_driver(ul: Underlay) -> None:
@@ -268,9 +281,10 @@ def save_logs() -> str:
 
 def teardown() -> None:
     """Stop everything under BASE (dockerd first: it unplugs through the driver)."""
-    vm1 = os.path.join(BASE, "vm1")
-    procs.stop(os.path.join(vm1, "docker.pid"), timeout=30)
-    for d in (vm1, os.path.join(BASE, "hv")):
+    vms = [os.path.join(BASE, name) for name in DOCKOVN_VMS]
+    for d in vms:
+        procs.stop(os.path.join(d, "docker.pid"), timeout=30)
+    for d in (*vms, os.path.join(BASE, "hv")):
         for daemon in ("driver", "ovn-controller", "ovs-vswitchd", "ovsdb-server"):
             procs.stop(os.path.join(d, f"{daemon}.pid"))
     neutron_service.stop(os.path.join(BASE, "neutron"))

@@ -302,7 +302,7 @@ def test_driver_restart_keeps_containers_working_and_removable(ul):
             child_up(ul, p.id)
         underlay.kill_vm1_driver(ul)
         assert pings(a, ip_of(b, net.name))  # the data path does not need the driver
-        underlay.start_vm1_driver(ul)
+        underlay.start_vm_driver(ul, ul.vm1)
         c = run(ul, net.name)  # what it remembers (VLAN tags) came back from breth0
         tags = [p.binding_profile["tag"] for p in our_ports(ul)]
         assert len(set(tags)) == 3
@@ -381,7 +381,7 @@ def test_concurrent_endpoints_never_share_a_vlan_tag(ul):
     assert vlan_records(ul) == {}
 
 
-def test_network_other_vms_still_use_stays_in_neutron(ul):
+def test_network_other_vms_still_use_stays_in_neutron_until_unused(ul):
     net = create_network(ul, "10.78.11.0/24")
     neutron_net = next(n for n in ul.conn.network.networks()
                        if n.name == f"dockovn-{net.id[:12]}")
@@ -393,7 +393,43 @@ def test_network_other_vms_still_use_stays_in_neutron(ul):
         records = ul.vm1.vsctl("get", "Bridge", "breth0", "external_ids")
         assert net.id not in records  # this VM forgot it
         log = open(os.path.join(ul.vm1.dir, "driver.log")).read()
-        assert f"Neutron network {neutron_net.id} stays" in log
+        assert f"Neutron network {neutron_net.id} stays while other VMs use it" in log
     finally:
         ul.conn.network.delete_port(other_vm)
-        ul.conn.network.delete_network(neutron_net)
+    # Unused now: gc (on any dockovn VM) deletes the orphan.
+    done = dockovn_in_vm1(ul, "gc", "--mode", "underlay", "--min-age", "0", "--ovs-db",
+                          ul.vm1.ovs_db, "--docker-host", ul.vm1.docker_host)
+    assert done.returncode == 0 and "orphaned network" in done.stdout, done.stdout + done.stderr
+    assert ul.conn.network.find_network(neutron_net.id) is None
+
+
+def test_containers_in_two_vms_share_a_neutron_network(ul):
+    """VM3 adopts the network VM1 made: containers of both VMs on it reach each
+    other; each VM has its own tag space; the network lives until both let go."""
+    net1 = create_network(ul, "10.78.12.0/24")
+    neutron_name = f"dockovn-{net1.id[:12]}"
+    ipam = sdk.types.IPAMConfig(driver="dockovn",
+                                pool_configs=[sdk.types.IPAMPool(subnet="10.78.12.0/24")])
+    net3 = ul.docker(ul.vm3).networks.create(unique("unet"), driver="dockovn", ipam=ipam,
+                                             options={"dockovn.neutron.network": neutron_name})
+    a = ul.docker().containers.run(IMAGE, "sleep 600", detach=True, network=net1.name,
+                                   name=unique("uc"))
+    b = ul.docker(ul.vm3).containers.run(IMAGE, "sleep 600", detach=True, network=net3.name,
+                                         name=unique("uc"))
+    try:
+        ports = {p.binding_profile["parent_name"]: p for p in our_ports(ul)}
+        assert set(ports) == {ul.vm1.port["id"], ul.vm3.port["id"]}
+        # Tags are per VM: both first containers have tag 1, on different parents.
+        assert {p.binding_profile["tag"] for p in ports.values()} == {1}
+        for p in ports.values():
+            child_up(ul, p.id)
+        assert pings(a, ip_of(b, net3.name))
+        assert pings(b, ip_of(a, net1.name))
+        remove(a, net1)  # VM1 lets go first: VM3's container keeps the network
+        neutron_net = ul.conn.network.find_network(neutron_name)
+        assert neutron_net is not None
+    finally:
+        remove(a, b, net3)  # VM3, the last one out, deletes it
+        remove(net1)
+    assert ul.conn.network.find_network(neutron_name) is None
+    assert our_ports(ul) == []

@@ -131,7 +131,7 @@ class Neutron:
         proxy is looked up inside: that is where endpoint discovery can fail."""
         try:
             result = getattr(self.conn.network, method)(*args, **kwargs)
-            return list(result) if method in ("ports", "subnets") else result
+            return list(result) if method in ("ports", "subnets", "networks") else result
         except (ks_exc.ConnectFailure, ks_exc.ConnectTimeout, ks_exc.ConnectionError,
                 ks_exc.DiscoveryFailure) as exc:
             # The text names the URL that failed: Neutron's, or Keystone's when
@@ -180,6 +180,23 @@ class Neutron:
             self.delete_network(net.id)
             raise
         return _network(net), _subnet(sub)
+
+    # A dockovn-made network whose Docker network is gone while other VMs still
+    # use it: the description says so, and the last user deletes it.
+    ORPHAN = "dockovn: orphaned, delete when unused. "
+
+    def mark_orphan(self, network_id: str) -> None:
+        network = self.network(network_id)
+        if network is not None and not self.is_orphan(network):
+            self._call("marking network unused", "update_network", network_id,
+                       description=self.ORPHAN + network.description)
+
+    def is_orphan(self, network: Network) -> bool:
+        return network.description.startswith(self.ORPHAN)
+
+    def orphans(self) -> list[Network]:
+        return [_network(n) for n in self._call("listing networks", "networks")
+                if (n.description or "").startswith(self.ORPHAN)]
 
     def delete_network(self, network_id: str) -> None:
         """Delete a network (and its subnets); gone already is fine."""

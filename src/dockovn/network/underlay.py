@@ -57,6 +57,19 @@ def _options(req: CreateNetworkRequest) -> dict:
     return generic
 
 
+def delete_if_orphan(neutron: Neutron, network_id: str) -> bool:
+    """Delete a network its creator let go of, once no port is left on it."""
+    network = neutron.network(network_id)
+    if network is None or not neutron.is_orphan(network):
+        return False
+    try:
+        neutron.delete_network(network_id)
+    except NeutronConflict:
+        return False  # still used by another VM's containers
+    LOG.info("orphaned Neutron network %s deleted", network_id)
+    return True
+
+
 class UnderlayDriver:
     def __init__(self, neutron: Neutron, bridge: VmBridge, vif_id: str,
                  userspace_datapath: bool = True):
@@ -155,21 +168,32 @@ class UnderlayDriver:
         return records.NetworkRecord(**{**rec.__dict__, "mtu": mtu})
 
     def delete_network(self, req: NetworkRequest) -> Empty:
+        """Delete the Neutron network if dockovn made it and nobody else uses it.
+
+        Other VMs may have adopted it (``-o dockovn.neutron.network``): Neutron
+        then refuses, and the network is marked an orphan. Whichever VM lets go
+        of it last (its own DeleteNetwork, or `dockovn gc`) deletes it.
+        """
         key = records.net_key(req.network_id)
         rec = records.network_record(self.bridge.records(), req.network_id)
         if rec is None:
             return Empty()  # gone already
         in_use = None
-        if rec.created:
-            try:
-                self.neutron.delete_network(rec.network)
-            except NeutronConflict as exc:
-                in_use = exc  # other VMs' ports: the Neutron network stays for them
-            except NeutronError as exc:
-                raise DriverError(str(exc)) from exc
+        try:
+            if rec.created:
+                try:
+                    self.neutron.delete_network(rec.network)
+                except NeutronConflict as exc:
+                    in_use = exc  # other VMs' ports: the Neutron network stays for them
+                    self.neutron.mark_orphan(rec.network)
+            else:
+                delete_if_orphan(self.neutron, rec.network)
+        except NeutronError as exc:
+            raise DriverError(str(exc)) from exc
         neutron_call("forgetting network", self.bridge.forget, key)
         if in_use is not None:
-            raise DriverError(f"Neutron network {rec.network} stays: {in_use}")
+            raise DriverError(f"Neutron network {rec.network} stays while other VMs use it "
+                              f"(the last one out deletes it): {in_use}")
         LOG.info("network %s deleted", req.network_id[:12])
         return Empty()
 

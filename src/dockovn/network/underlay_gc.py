@@ -8,7 +8,9 @@ this VM (its port is OS_VIF_ID):
 - a VLAN tag record whose endpoint no container uses;
 - an OVS port on breth0 carrying such an endpoint, and a dockovn veth on no bridge;
 - a network record whose Docker network is gone (with its Neutron network, if
-  dockovn made it and nothing else uses it).
+  dockovn made it and nothing else uses it);
+- an orphaned Neutron network (its creator's Docker network is gone; other VMs
+  used it then) with no port left.
 Neutron ports younger than ``min_age`` seconds are spared (requests in flight).
 If dockerd cannot say what is live, nothing is removed.
 """
@@ -28,6 +30,7 @@ from dockovn.network import keys
 from dockovn.network import underlay_records as records
 from dockovn.network.gc import BaseCollector, Stale
 from dockovn.network.replicate import DRIVER_NAME
+from dockovn.network.underlay import delete_if_orphan
 from dockovn.network.underlay_ipam import reserved_by
 
 
@@ -76,6 +79,10 @@ class UnderlayCollector(BaseCollector):
                 found.append(Stale("vlan", key, f"endpoint {endpoint[:12]} gone"))
             if key.startswith(records.NET) and key[len(records.NET):] not in docker_networks:
                 found.append(Stale("network", key[len(records.NET):], "gone from Docker"))
+        for network in self.neutron.orphans():
+            if not self.neutron.ports(network_id=network.id):
+                found.append(Stale("orphaned network", network.id,
+                                   f"{network.name}: its creator let go, no port left"))
         for bport in self.ovs.ports():
             endpoint = bport.external_ids.get(keys.OVS_ENDPOINT)
             if endpoint and endpoint not in live:
@@ -90,11 +97,15 @@ class UnderlayCollector(BaseCollector):
         elif item.kind in ("ovs port", "veth"):
             self.ovs.unplug(item.name)
             links.delete(item.name)
+        elif item.kind == "orphaned network":
+            delete_if_orphan(self.neutron, item.name)
         elif item.kind == "network":
             rec = records.network_record(self.ovs.records(), item.name)
             if rec is not None and rec.created:
                 try:
                     self.neutron.delete_network(rec.network)
                 except NeutronConflict:
-                    pass  # other VMs' containers use it: it stays for them
+                    self.neutron.mark_orphan(rec.network)  # other VMs' containers use it
+            elif rec is not None:
+                delete_if_orphan(self.neutron, rec.network)
             self.ovs.forget(records.net_key(item.name))
