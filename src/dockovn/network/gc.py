@@ -54,8 +54,23 @@ def _age(ids: dict[str, str], now: float) -> float:
 class BaseCollector:
     """find() what is stale, remove() one item; run() does both and reports."""
 
-    ovs: LocalSwitch
     errors: tuple[type[Exception], ...] = (OvsError, links.LinkError)
+
+    def __init__(self, ovs: LocalSwitch, engine_factory: Callable[[], DockerEngine],
+                 min_age: float):
+        self.ovs = ovs
+        self.engine_factory = engine_factory
+        self.min_age = min_age
+
+    def _docker_view(self) -> tuple[dict[str, str], set[str]]:
+        """(live endpoint -> container name, ids of dockovn networks), from dockerd.
+        Raises if dockerd cannot be asked: then nothing may be removed."""
+        engine = self.engine_factory()
+        try:
+            return (engine.live_endpoints(DRIVER_NAME),
+                    {n.id for n in engine.networks(DRIVER_NAME)})
+        finally:
+            engine.close()
 
     def find(self) -> list[Stale]:
         raise NotImplementedError
@@ -98,19 +113,12 @@ class Collector(BaseCollector):
 
     def __init__(self, nb: Northbound, ovs: LocalSwitch, host_id: str,
                  engine_factory: Callable[[], DockerEngine], min_age: float = 60.0):
+        super().__init__(ovs, engine_factory, min_age)
         self.nb = nb
-        self.ovs = ovs
         self.host_id = host_id
-        self.engine_factory = engine_factory
-        self.min_age = min_age
 
     def find(self) -> list[Stale]:
-        engine = self.engine_factory()
-        try:
-            live = engine.live_endpoints(DRIVER_NAME)
-            local_networks = {n.id for n in engine.networks(DRIVER_NAME)}
-        finally:
-            engine.close()
+        live, local_networks = self._docker_view()
         now = time.time()
         found: list[Stale] = []
         stale_ports: set[str] = set()

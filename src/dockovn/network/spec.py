@@ -51,7 +51,7 @@ class EndpointSpec:
         return " ".join(parts)
 
 
-def _one_pool(data: list[IPAMData] | None, version: int):
+def one_pool(data: list[IPAMData] | None, version: int):
     pools = data or []
     if len(pools) > 1:
         raise DriverError(f"dockovn supports one IPv{version} subnet per network, got {len(pools)}")
@@ -75,18 +75,20 @@ def _one_pool(data: list[IPAMData] | None, version: int):
     return subnet, gateway
 
 
-def _generic_options(options: dict[str, Any] | None) -> dict[str, Any]:
+def generic_options(options: dict[str, Any] | None,
+                    known: tuple[str, ...] = KNOWN_OPTIONS) -> dict[str, Any]:
+    """The `-o key=value` options, refusing any not in ``known`` by name."""
     generic = (options or {}).get(GENERIC_OPTIONS) or {}
     if not isinstance(generic, dict):
         raise DriverError(f"{GENERIC_OPTIONS} must be an object, got {type(generic).__name__}")
-    unknown = sorted(set(generic) - set(KNOWN_OPTIONS))
+    unknown = sorted(set(generic) - set(known))
     if unknown:
         raise DriverError(
-            f"unknown option(s) {', '.join(unknown)}; dockovn knows: {', '.join(KNOWN_OPTIONS)}")
+            f"unknown option(s) {', '.join(unknown)}; dockovn knows: {', '.join(known)}")
     return generic
 
 
-def _mtu(generic: dict[str, Any], default_mtu: int) -> int:
+def option_mtu(generic: dict[str, Any], default_mtu: int) -> int:
     for key in MTU_OPTIONS:
         if key in generic:
             raw = generic[key]
@@ -101,12 +103,12 @@ def _mtu(generic: dict[str, Any], default_mtu: int) -> int:
 
 
 def network_spec(req: CreateNetworkRequest, default_mtu: int) -> NetworkSpec:
-    subnet, gateway = _one_pool(req.ipv4_data, 4)
+    subnet, gateway = one_pool(req.ipv4_data, 4)
     if subnet is None:
         raise DriverError("an IPv4 subnet is required (docker network create --subnet ...)")
-    subnet6, gateway6 = _one_pool(req.ipv6_data, 6)
-    generic = _generic_options(req.options)
-    mtu = _mtu(generic, default_mtu)
+    subnet6, gateway6 = one_pool(req.ipv6_data, 6)
+    generic = generic_options(req.options)
+    mtu = option_mtu(generic, default_mtu)
     adopt = generic.get(ADOPT_OPTION) or None
     if adopt is not None and not isinstance(adopt, str):
         raise DriverError(f"option {ADOPT_OPTION} must be a string")

@@ -37,24 +37,13 @@ from dockovn.network.api import (
     JoinRequest,
     NetworkRequest,
 )
-from dockovn.network.spec import GENERIC_OPTIONS, MIN_MTU, MTU_OPTIONS
+from dockovn.network import spec
 from dockovn.network.underlay_ipam import (NEUTRON_NETWORK_OPTION, RESERVED_NAME,
                                            address_holder, neutron_call)
 
 LOG = logging.getLogger(__name__)
 
-KNOWN_OPTIONS = (*MTU_OPTIONS, NEUTRON_NETWORK_OPTION)
-
-
-def _options(req: CreateNetworkRequest) -> dict:
-    generic = (req.options or {}).get(GENERIC_OPTIONS) or {}
-    if not isinstance(generic, dict):
-        raise DriverError("network options must be key=value pairs")
-    unknown = sorted(k for k in generic if k not in KNOWN_OPTIONS)
-    if unknown:
-        raise DriverError(f"unknown network option(s) {', '.join(unknown)} "
-                          f"(underlay mode knows {', '.join(KNOWN_OPTIONS)})")
-    return generic
+KNOWN_OPTIONS = (*spec.MTU_OPTIONS, NEUTRON_NETWORK_OPTION)
 
 
 def delete_if_orphan(neutron: Neutron, network_id: str) -> bool:
@@ -91,14 +80,14 @@ class UnderlayDriver:
     # -- networks ------------------------------------------------------------------------
 
     def create_network(self, req: CreateNetworkRequest) -> Empty:
-        options = _options(req)
+        options = spec.generic_options(req.options, KNOWN_OPTIONS)
         if req.ipv6_data:
             raise DriverError("underlay mode gives IPv4 addresses only (no --ipv6)")
-        if not req.ipv4_data or len(req.ipv4_data) != 1:
-            raise DriverError("an underlay network needs exactly one IPv4 subnet")
-        pool = req.ipv4_data[0]
-        cidr = pool.pool
-        gateway = pool.gateway.split("/")[0] if pool.gateway else None
+        subnet, gateway_ip = spec.one_pool(req.ipv4_data, 4)
+        if subnet is None:
+            raise DriverError("an underlay network needs an IPv4 subnet")
+        cidr = str(subnet)
+        gateway = str(gateway_ip) if gateway_ip is not None else None
         current = self.bridge.records()
         if records.net_key(req.network_id) in current:
             return Empty()  # a replay
@@ -108,12 +97,13 @@ class UnderlayDriver:
         if adopt or pooled:
             rec = self._adopt(adopt, pooled, cidr)
         else:
-            network, subnet = neutron_call(
+            made_net, made_subnet = neutron_call(
                 "creating network", self.neutron.create_network,
                 f"dockovn-{req.network_id[:12]}", cidr, gateway,
                 f"Docker network {req.network_id} (dockovn, VM port {self.vif_id})")
-            rec = records.NetworkRecord(network=network.id, subnet=subnet.id, cidr=cidr,
-                                        gateway=subnet.gateway_ip, mtu=network.mtu, created=True)
+            rec = records.NetworkRecord(network=made_net.id, subnet=made_subnet.id, cidr=cidr,
+                                        gateway=made_subnet.gateway_ip, mtu=made_net.mtu,
+                                        created=True)
         rec = self._with_mtu(rec, options)
         values = {records.net_key(req.network_id): rec.to_json()}
         if records.pool_key(cidr) in current:  # our IPAM's pool: now it has its subnet
@@ -155,16 +145,10 @@ class UnderlayDriver:
 
     @staticmethod
     def _with_mtu(rec: records.NetworkRecord, options: dict) -> records.NetworkRecord:
-        value = next((options[k] for k in MTU_OPTIONS if k in options), None)
-        if value is None:
-            return rec
-        try:
-            mtu = int(value)
-        except (TypeError, ValueError):
-            raise DriverError(f"invalid mtu {value!r}") from None
-        if not MIN_MTU <= mtu <= rec.mtu:
-            raise DriverError(f"mtu {mtu} must be between {MIN_MTU} and the Neutron "
-                              f"network's {rec.mtu}")
+        """``-o mtu=``, at most the Neutron network's (its frames must fit)."""
+        mtu = spec.option_mtu(options, rec.mtu)
+        if mtu > rec.mtu:
+            raise DriverError(f"mtu {mtu} is above the Neutron network's {rec.mtu}")
         return records.NetworkRecord(**{**rec.__dict__, "mtu": mtu})
 
     def delete_network(self, req: NetworkRequest) -> Empty:
@@ -206,13 +190,11 @@ class UnderlayDriver:
 
     def create_endpoint(self, req: CreateEndpointRequest) -> CreateEndpointReply:
         rec = self._record(req.network_id)
-        iface = req.interface
-        if iface is None or not iface.address:
-            raise DriverError("underlay endpoints need an IPv4 address from IPAM")
-        if iface.address_ipv6:
+        if req.interface is not None and req.interface.address_ipv6:
             raise DriverError("underlay mode gives IPv4 addresses only")
-        address = iface.address.split("/")[0]
-        mac = iface.mac_address or None
+        want = spec.endpoint_spec(req, rec.cidr, None)  # address in the subnet, MAC well-formed
+        address = str(want.ipv4.ip)
+        mac = None if want.mac_chosen_by_driver else want.mac  # else Neutron's
         existing = self._child_port(req.endpoint_id)
         if existing is not None:
             if address not in existing.addresses:

@@ -29,7 +29,6 @@ from dockovn.host.vm_bridge import VmBridge
 from dockovn.network import keys
 from dockovn.network import underlay_records as records
 from dockovn.network.gc import BaseCollector, Stale
-from dockovn.network.replicate import DRIVER_NAME
 from dockovn.network.underlay import delete_if_orphan
 from dockovn.network.underlay_ipam import reserved_by
 
@@ -45,21 +44,16 @@ def _age(port: Port, now: float) -> float:
 class UnderlayCollector(BaseCollector):
     errors = (NeutronError, OvsError, links.LinkError)
 
+    ovs: VmBridge
+
     def __init__(self, neutron: Neutron, bridge: VmBridge, vif_id: str,
                  engine_factory: Callable[[], DockerEngine], min_age: float = 60.0):
+        super().__init__(bridge, engine_factory, min_age)
         self.neutron = neutron
-        self.ovs = bridge
         self.vif_id = vif_id
-        self.engine_factory = engine_factory
-        self.min_age = min_age
 
     def find(self) -> list[Stale]:
-        engine = self.engine_factory()
-        try:
-            live = engine.live_endpoints(DRIVER_NAME)
-            docker_networks = {n.id for n in engine.networks(DRIVER_NAME)}
-        finally:
-            engine.close()
+        live, docker_networks = self._docker_view()
         now = time.time()
         found: list[Stale] = []
         for port in self.neutron.ports(device_owner=Neutron.OWNER):
