@@ -28,7 +28,7 @@ import signal
 import time
 
 from dockovn.host import links
-from dockovn.network import naming
+from dockovn.network import identifiers
 
 LOG = logging.getLogger("bench.leftovers")
 
@@ -43,7 +43,7 @@ def veth_names(kind: str, endpoint_id: str) -> list[str]:
         return [endpoint_id[:15], endpoint_id[:13] + "_c"]
     names = []
     for attempt in (0, 1):  # dockovn slides the cut only on a name collision
-        names.extend(naming.veth_names(endpoint_id, attempt))
+        names.extend(identifiers.veth_names(endpoint_id, attempt))
     return names
 
 

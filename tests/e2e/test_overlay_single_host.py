@@ -10,7 +10,8 @@ import uuid
 import pytest
 
 from dockovn.host import links
-from dockovn.network import keys, naming
+from dockovn.network import external_ids
+from dockovn.network import identifiers
 
 from tests.e2e.conftest import LABEL, docker_cli
 from tests.support import wait
@@ -67,7 +68,7 @@ def run_in(c, cmd: str) -> tuple[int, str]:
 
 def container_ports(nb, network_id: str) -> list[str]:
     """The network's container ports (its router port aside)."""
-    return [p.name for p in nb.ports(network_id) if keys.ENDPOINT_ID in p.external_ids]
+    return [p.name for p in nb.ports(network_id) if external_ids.ENDPOINT_ID in p.external_ids]
 
 
 def wait_bound(nb, *endpoint_ids: str) -> None:
@@ -88,7 +89,7 @@ def pings(c, ip: str, extra: str = "") -> bool:
 def test_seed_walkthrough(stack, nb):
     out = docker("network", "create", "-d", "dockovn", "--subnet=192.168.1.0/24", "foo").stdout
     foo_id = out.strip()
-    assert nb.switch(foo_id).external_ids[keys.SUBNET] == "192.168.1.0/24"
+    assert nb.switch(foo_id).external_ids[external_ids.SUBNET] == "192.168.1.0/24"
     listing = docker("network", "ls").stdout
     assert any(line.split()[1:3] == ["foo", "dockovn"] for line in listing.splitlines()[1:])
 
@@ -188,7 +189,7 @@ def test_connect_and_disconnect_add_and_remove_an_interface(client, nb, cleanup)
     eid = endpoint_of(a, bar)
     wait_bound(nb, eid, endpoint_of(peer, bar))
     assert pings(a, ip_of(peer, bar))
-    outer, _ = naming.veth_names(eid)
+    outer, _ = identifiers.veth_names(eid)
     assert links.exists(outer)
 
     bar.disconnect(a)
@@ -210,10 +211,10 @@ def test_nothing_left_after_rm(client, nb, cleanup):
     assert nb.switch(net.id) is None
     for eid in eids:
         assert nb.port(eid) is None
-        outer, inner = naming.veth_names(eid)
+        outer, inner = identifiers.veth_names(eid)
         assert not links.exists(outer) and not links.exists(inner)
     ovs_ports = sh("ovs-vsctl", "--columns=name", "find", "Interface",
-                   f"external_ids:{keys.OVS_NETWORK}={net.id}").stdout
+                   f"external_ids:{external_ids.OVS_NETWORK}={net.id}").stdout
     assert ovs_ports.strip() == ""
     with pytest.raises(sdk.errors.NotFound):
         client.networks.get(net.id)
@@ -226,7 +227,7 @@ def test_ls_shows_networks_and_container_names(client, nb, cleanup):
     wait_bound(nb, eid)
     c.reload()
     # Names arrive from Docker events, off the request path.
-    wait.until(lambda: nb.port(eid).external_ids.get(keys.CONTAINER_NAME) == c.name, 10,
+    wait.until(lambda: nb.port(eid).external_ids.get(external_ids.CONTAINER_NAME) == c.name, 10,
                what="container name in NB")
     out = sh(sys.executable, "-m", "dockovn", "ls", "--json").stdout
     rows = [r for r in json.loads(out) if r["network"] == net.name]
@@ -249,7 +250,7 @@ def test_dockovn_ipam_through_docker(stack, nb, cleanup, client):
     assert ip_of(holder, net) == "10.52.0.2"  # .1 is the gateway
     pool = nb.pool("dockovn_pool_10_52_0_0_24")
     assert {"10.52.0.1", "10.52.0.2", "10.52.0.9"} <= pool.addresses
-    wait.until(lambda: nb.port(endpoint_of(holder, net)).external_ids.get(keys.CONTAINER_NAME))
+    wait.until(lambda: nb.port(endpoint_of(holder, net)).external_ids.get(external_ids.CONTAINER_NAME))
     taken = docker("run", "-d", f"--net={name}", "--ip=10.52.0.2", IMAGE, "sleep", "60",
                    check=False)
     assert taken.returncode != 0

@@ -15,7 +15,8 @@ import pytest
 
 from dockovn.host import links
 from dockovn.host.ovs import LocalSwitch
-from dockovn.network import keys, naming
+from dockovn.network import external_ids
+from dockovn.network import identifiers
 
 from tests.e2e.conftest import LABEL
 from tests.e2e.test_overlay_single_host import (IMAGE, container, container_ports, endpoint_of,
@@ -84,18 +85,18 @@ def _plant_stale_state(nb, host_id: str, switch_name: str) -> dict:
     old = str(int(time.time()) - 3600)
     nb.add_port(switch_name, dead_lsp, ["0a:58:0a:37:00:c8 10.55.0.200"],
                 ["0a:58:0a:37:00:c8 10.55.0.200"],
-                {keys.HOST: host_id, keys.NETWORK_ID: switch_name, keys.CREATED_AT: old})
-    outer, inner = naming.veth_names(dead_plugged)
+                {external_ids.HOST: host_id, external_ids.NETWORK_ID: switch_name, external_ids.CREATED_AT: old})
+    outer, inner = identifiers.veth_names(dead_plugged)
     links.create_veth(outer, inner, "0a:58:0a:37:00:c9", 1442)
     ovs = LocalSwitch()
     try:
-        ovs.plug(outer, {"iface-id": dead_plugged, keys.OVS_ENDPOINT: dead_plugged})
+        ovs.plug(outer, {"iface-id": dead_plugged, external_ids.OVS_ENDPOINT: dead_plugged})
     finally:
         ovs.close()
     loose, loose_peer = "dov" + uuid.uuid4().hex[:12], "dvc" + uuid.uuid4().hex[:12]
     links.create_veth(loose, loose_peer, "0a:58:0a:37:00:ca", 1442)
     nb.create_pool("dockovn_pool_10_56_0_0_24", {"dockovn:subnet": "10.56.0.0/24",
-                                                 keys.CREATED_AT: old})
+                                                 external_ids.CREATED_AT: old})
     return {"lsp": dead_lsp, "plugged": outer, "loose": loose,
             "pool": "dockovn_pool_10_56_0_0_24"}
 
@@ -163,7 +164,7 @@ def test_killed_containers_and_dockerd_restart(stack, client, nb, cleanup):
     doomed_ep = endpoint_of(doomed, net)
     doomed.kill()
     wait.until(lambda: nb.port(doomed_ep) is None, 15, what="killed container's port removed")
-    assert not links.exists(naming.veth_names(doomed_ep)[0])
+    assert not links.exists(identifiers.veth_names(doomed_ep)[0])
 
     dockerd.stop()
     dockerd.start()
@@ -221,11 +222,11 @@ def test_soak_create_delete_with_random_driver_kills(stack, client, nb, cleanup)
     assert container_ports(nb, net.id) == []
     ovs = LocalSwitch()
     try:
-        assert [p for p in ovs.ports() if p.external_ids.get(keys.OVS_NETWORK) == net.id] == []
+        assert [p for p in ovs.ports() if p.external_ids.get(external_ids.OVS_NETWORK) == net.id] == []
         on_ovs = ovs.all_port_names()
     finally:
         ovs.close()
-    assert [n for n in links.names_with_prefix(naming.OUTER_PREFIX) if n not in on_ovs] == []
+    assert [n for n in links.names_with_prefix(identifiers.OUTER_PREFIX) if n not in on_ovs] == []
     pool = nb.pool("dockovn_pool_10_59_0_0_24")
     assert pool is None  # Docker's default IPAM on this network: no dockovn pool involved
     driver.args = ("--pidfile", "/var/run/dockovn/driver.pid")

@@ -15,8 +15,8 @@ from collections import Counter
 import pytest
 
 from dockovn.deploy.central import CentralConfig
-from dockovn.network import keys
-from dockovn.network.services import Services, responder_names
+from dockovn.network import external_ids
+from dockovn.network.services.manager import Services, responder_names
 from dockovn.ovn.sb import Southbound
 
 from tests.e2e.conftest import LABEL
@@ -63,8 +63,8 @@ def stop_httpd(c) -> None:
 
 def registered(nb, c, net, service: str) -> bool:
     port = nb.port(endpoint_of(c, net))
-    return bool(port and port.up and port.external_ids.get(keys.SERVICE) == service
-                and port.external_ids.get(keys.CONTAINER_NAME) == c.name)
+    return bool(port and port.up and port.external_ids.get(external_ids.SERVICE) == service
+                and port.external_ids.get(external_ids.CONTAINER_NAME) == c.name)
 
 
 def fetch(client_c, url: str, count: int) -> list[str]:
@@ -94,16 +94,16 @@ def test_labels_fill_the_registry_and_service_ls_shows_it(client, nb, cleanup):
     for c in (a, b):
         wait.until(lambda c=c: registered(nb, c, net, service), 10, what=f"{c.name} registered")
     for c, number in ((a, "8080"), (b, "8081")):
-        assert nb.port(endpoint_of(c, net)).external_ids[keys.SERVICE_PORT] == number
+        assert nb.port(endpoint_of(c, net)).external_ids[external_ids.SERVICE_PORT] == number
     # A wrong label is skipped (and logged); the container is still named.
-    wait.until(lambda: nb.port(endpoint_of(bad, net)).external_ids.get(keys.CONTAINER_NAME)
+    wait.until(lambda: nb.port(endpoint_of(bad, net)).external_ids.get(external_ids.CONTAINER_NAME)
                == bad.name, 10, what="bad-label container named")
-    assert keys.SERVICE not in nb.port(endpoint_of(bad, net)).external_ids
+    assert external_ids.SERVICE not in nb.port(endpoint_of(bad, net)).external_ids
 
     # By hand: `service add` for a container without labels (`service remove` below).
-    wait.until(lambda: nb.port(endpoint_of(plain, net)).external_ids.get(keys.CONTAINER_NAME)
+    wait.until(lambda: nb.port(endpoint_of(plain, net)).external_ids.get(external_ids.CONTAINER_NAME)
                == plain.name, 10, what="plain container named")
-    wait.until(lambda: nb.switch(net.id).external_ids.get(keys.NETWORK_NAME) == net.name, 10,
+    wait.until(lambda: nb.switch(net.id).external_ids.get(external_ids.NETWORK_NAME) == net.name, 10,
                what="network named")
     dockovn("service", "add", service, "--container", plain.name, "--port", "9000")
 
@@ -119,7 +119,7 @@ def test_labels_fill_the_registry_and_service_ls_shows_it(client, nb, cleanup):
         assert c.name in table and f"{ip_of(c, net)}:{number}" in table
 
     dockovn("service", "remove", service, "--container", plain.name)
-    wait.until(lambda: keys.SERVICE not in nb.port(endpoint_of(plain, net)).external_ids,
+    wait.until(lambda: external_ids.SERVICE not in nb.port(endpoint_of(plain, net)).external_ids,
                10, what="plain container out of the registry")
     refused = dockovn("service", "add", "not_a_hostname", "--container", plain.name,
                       "--port", "80", check=False)

@@ -20,7 +20,7 @@ from dockovn.balancer import (
 )
 from dockovn.balancer.registry import META_CONTAINER, META_ENDPOINT, META_NETWORK
 from dockovn.deploy import procs
-from dockovn.network import keys
+from dockovn.network import external_ids
 from dockovn.ovn.nb import Northbound
 
 from tests.support import wait
@@ -41,7 +41,7 @@ def net(nb):
     """A logical switch as the driver makes it, with a unique name and service name."""
     tag = uuid.uuid4().hex[:8]
     name = f"lbnet-{tag}"
-    nb.create_switch(name, {keys.NETWORK_ID: name, keys.NETWORK_NAME: f"front-{tag}"})
+    nb.create_switch(name, {external_ids.NETWORK_ID: name, external_ids.NETWORK_NAME: f"front-{tag}"})
     yield name, f"orders-{tag}"
     nb.delete_switch(name)
 
@@ -50,8 +50,8 @@ def add_instance(nb: Northbound, switch: str, port: str, ip: str, service: str,
                  service_port: str = "8080", zone: str = "h1", up: bool = True) -> None:
     mac = "0a:58:" + ":".join(f"{int(b):02x}" for b in ip.split("."))
     nb.add_port(switch, port, [f"{mac} {ip}"], [f"{mac} {ip}"], {
-        keys.ENDPOINT_ID: port, keys.HOSTNAME: zone, keys.CONTAINER_NAME: f"c-{port}",
-        keys.SERVICE: service, keys.SERVICE_PORT: service_port,
+        external_ids.ENDPOINT_ID: port, external_ids.HOSTNAME: zone, external_ids.CONTAINER_NAME: f"c-{port}",
+        external_ids.SERVICE: service, external_ids.SERVICE_PORT: service_port,
     })
     if up:
         set_up(nb, port, True)
@@ -82,7 +82,7 @@ def test_instance_list_follows_ports_by_watch(nb, registry, net):
     # a's container comes after b in NB's update stream: once the registry shows
     # it, it has seen b too.)
     add_instance(nb, switch, f"{switch}-b", "10.9.0.6", service, zone="h2", up=False)
-    nb.set_port_ids(f"{switch}-a", {keys.CONTAINER_NAME: "a-renamed"})
+    nb.set_port_ids(f"{switch}-a", {external_ids.CONTAINER_NAME: "a-renamed"})
     wait.until(lambda: registry.instances(service)[0].metadata[META_CONTAINER] == "a-renamed",
                what="container name in metadata")
     assert [i.instance_id for i in registry.instances(service)] == [f"{switch}-a"]
@@ -91,17 +91,17 @@ def test_instance_list_follows_ports_by_watch(nb, registry, net):
     assert [i.zone for i in registry.instances(service)] == ["h1", "h2"]
 
     # Relabelled: another port number, then another service altogether.
-    nb.set_port_ids(f"{switch}-a", {keys.SERVICE_PORT: "9090"})
+    nb.set_port_ids(f"{switch}-a", {external_ids.SERVICE_PORT: "9090"})
     wait.until(lambda: (f"{switch}-a", "10.9.0.5", 9090) in hosts(registry, service),
                what="new port number")
-    nb.set_port_ids(f"{switch}-a", {keys.SERVICE: f"{service}-v2"})
+    nb.set_port_ids(f"{switch}-a", {external_ids.SERVICE: f"{service}-v2"})
     wait.until(lambda: hosts(registry, service) == [(f"{switch}-b", "10.9.0.6", 8080)],
                what="a leaving the service")
     assert hosts(registry, f"{service}-v2") == [(f"{switch}-a", "10.9.0.5", 9090)]
 
     # Unlabelled, down, deleted.
     nb._commit("unlabel", nb.api.db_remove("Logical_Switch_Port", f"{switch}-a",
-                                           "external_ids", keys.SERVICE))
+                                           "external_ids", external_ids.SERVICE))
     wait.until(lambda: registry.instances(f"{service}-v2") == [], what="a unlabelled")
     set_up(nb, f"{switch}-b", False)
     wait.until(lambda: registry.instances(service) == [], what="b down")
@@ -115,7 +115,7 @@ def test_instance_list_follows_ports_by_watch(nb, registry, net):
 def test_deleting_the_network_removes_its_instances(nb, registry):
     tag = uuid.uuid4().hex[:8]
     switch, service = f"lbdel-{tag}", f"pay-{tag}"
-    nb.create_switch(switch, {keys.NETWORK_NAME: "gone"})
+    nb.create_switch(switch, {external_ids.NETWORK_NAME: "gone"})
     for n in range(3):
         add_instance(nb, switch, f"{switch}-{n}", f"10.9.1.{n + 2}", service)
     wait.until(lambda: len(registry.instances(service)) == 3, what="three instances")
@@ -127,7 +127,7 @@ def test_network_rename_updates_metadata(nb, registry, net):
     switch, service = net
     add_instance(nb, switch, f"{switch}-a", "10.9.2.5", service)
     wait.until(lambda: registry.instances(service), what="instance")
-    nb.set_switch_ids(switch, {keys.NETWORK_NAME: "renamed"})
+    nb.set_switch_ids(switch, {external_ids.NETWORK_NAME: "renamed"})
     wait.until(lambda: registry.instances(service)[0].metadata[META_NETWORK] == "renamed",
                what="new network name in metadata")
 
@@ -136,7 +136,7 @@ def test_badly_labelled_ports_are_skipped(nb, registry, net):
     switch, service = net
     add_instance(nb, switch, f"{switch}-bad", "10.9.3.5", service, service_port="http")
     nb.add_port(switch, f"{switch}-dyn", ["dynamic"], [], {
-        keys.SERVICE: service, keys.SERVICE_PORT: "80"})
+        external_ids.SERVICE: service, external_ids.SERVICE_PORT: "80"})
     set_up(nb, f"{switch}-dyn", True)
     add_instance(nb, switch, f"{switch}-ok", "10.9.3.6", service)
     wait.until(lambda: registry.instances(service), what="the good instance")
@@ -161,7 +161,7 @@ def test_listeners_hear_each_change_once_per_update(nb, registry, net):
         for n, port in enumerate(ports):
             commands.append(nb.api.lsp_add(
                 switch, port, addresses=[f"0a:58:0a:09:04:0{n} 10.9.4.{n}"],
-                external_ids={keys.SERVICE: service, keys.SERVICE_PORT: "80"}))
+                external_ids={external_ids.SERVICE: service, external_ids.SERVICE_PORT: "80"}))
             commands.append(nb.api.db_set("Logical_Switch_Port", port, ("up", True)))
         nb._commit("three instances at once", *commands)
         wait.until(lambda: heard, what="the listener")
@@ -216,7 +216,7 @@ def test_choices_need_no_db_and_a_resync_drops_what_vanished(workdir):
     client = Northbound(server.remote)
     registry = NbRegistry(server.remote)
     try:
-        client.create_switch("sw", {keys.NETWORK_NAME: "front"})
+        client.create_switch("sw", {external_ids.NETWORK_NAME: "front"})
         add_instance(client, "sw", "a", "10.9.6.2", "orders")
         add_instance(client, "sw", "b", "10.9.6.3", "orders")
         wait.until(lambda: len(registry.instances("orders")) == 2, what="two instances")
@@ -231,7 +231,7 @@ def test_choices_need_no_db_and_a_resync_drops_what_vanished(workdir):
             ["OVN_Northbound", {"op": "mutate", "table": "Logical_Switch_Port",
                                 "where": [],
                                 "mutations": [["external_ids", "delete",
-                                               ["set", [keys.SERVICE]]]]}])],
+                                               ["set", [external_ids.SERVICE]]]]}])],
                   "unlabelling offline")
         server.start()
         wait.until(lambda: registry.instances("orders") == [], timeout=20,

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dockovn.host import links
-from dockovn.network import keys, naming
+from dockovn.network import external_ids
+from dockovn.network import identifiers
 
 pytestmark = pytest.mark.integration
 
@@ -61,13 +62,13 @@ seen_endpoints: set[str] = set(SHARED_IDS)
 
 
 def dockovn_state(nb) -> tuple:
-    switches = nb.switches_with(keys.NETWORK_ID, with_ports=True)
+    switches = nb.switches_with(external_ids.NETWORK_ID, with_ports=True)
     ports = sum(len(s.port_names) for s in switches)
     pools = len([p for p in nb.pools() if p.name.startswith("dockovn_pool_")])
     # Only this test's interfaces: other tests (or containers) may come and go meanwhile.
-    ours = {name for eid in seen_endpoints for name in naming.veth_names(eid)}
-    veths = frozenset(n for n in links.names_with_prefix(naming.OUTER_PREFIX)
-                      + links.names_with_prefix(naming.INNER_PREFIX) if n in ours)
+    ours = {name for eid in seen_endpoints for name in identifiers.veth_names(eid)}
+    veths = frozenset(n for n in links.names_with_prefix(identifiers.OUTER_PREFIX)
+                      + links.names_with_prefix(identifiers.INNER_PREFIX) if n in ours)
     return len(switches), ports, pools, veths
 
 
@@ -78,9 +79,9 @@ def assert_nothing_left(before: tuple, after: tuple) -> None:
 
 def clean_up(plugin, nb) -> None:
     """Undo, through the protocol, whatever the fuzzing created legitimately."""
-    for switch in nb.switches_with(keys.NETWORK_ID):
+    for switch in nb.switches_with(external_ids.NETWORK_ID):
         for port in nb.ports(switch.name):
-            if keys.ENDPOINT_ID in port.external_ids and len(port.name) >= 36:
+            if external_ids.ENDPOINT_ID in port.external_ids and len(port.name) >= 36:
                 seen_endpoints.add(port.name)
             plugin.call("NetworkDriver.Leave", {"NetworkID": switch.name, "EndpointID": port.name})
             plugin.call("NetworkDriver.DeleteEndpoint",

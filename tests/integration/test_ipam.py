@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from dockovn.network import keys
+from dockovn.network import external_ids
 
 from tests.support import wait
 
@@ -112,7 +112,7 @@ def test_subnet_in_use_or_overlapping_is_refused(plugin, nb):
         "IPv4Data": [{"AddressSpace": "dockovn", "Pool": net, "Gateway": ""}]})
     assert status == 200 and reply == {}
     wait.until(lambda: nb.switch(nid))
-    assert nb.switch(nid).external_ids[keys.IPAM] == "dockovn"
+    assert nb.switch(nid).external_ids[external_ids.IPAM] == "dockovn"
     # Same subnet again from a user (not another host's view): refused.
     status, reply = plugin.call("IpamDriver.RequestPool", {"Pool": net})
     assert "is already used by dockovn network" in reply["Error"]

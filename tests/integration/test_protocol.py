@@ -11,7 +11,8 @@ import pytest
 from pyroute2 import IPRoute
 
 from dockovn.host import links
-from dockovn.network import keys, naming
+from dockovn.network import external_ids
+from dockovn.network import identifiers
 
 from tests.support import wait
 
@@ -46,12 +47,12 @@ def create_endpoint(plugin, nid, address="10.20.0.2/24", mac=""):
 
 
 def veths_of(eid: str) -> list[str]:
-    outer, inner = naming.veth_names(eid)
+    outer, inner = identifiers.veth_names(eid)
     return [n for n in (outer, inner) if links.exists(n)]
 
 
 def dockovn_rows(nb) -> tuple[int, int]:
-    switches = nb.switches_with(keys.NETWORK_ID, with_ports=True)
+    switches = nb.switches_with(external_ids.NETWORK_ID, with_ports=True)
     return len(switches), sum(len(s.port_names) for s in switches)
 
 
@@ -72,10 +73,10 @@ def test_replies_use_dockers_content_type(plugin):
 def test_create_network_makes_a_logical_switch(plugin, nb):
     nid = create_network(plugin, "10.21.0.0/24", "10.21.0.1/24", {"mtu": "1400"})
     sw = wait.until(lambda: nb.switch(nid), what="logical switch")
-    assert sw.external_ids[keys.NETWORK_ID] == nid
-    assert sw.external_ids[keys.SUBNET] == "10.21.0.0/24"
-    assert sw.external_ids[keys.GATEWAY] == "10.21.0.1"
-    assert sw.external_ids[keys.MTU] == "1400"
+    assert sw.external_ids[external_ids.NETWORK_ID] == nid
+    assert sw.external_ids[external_ids.SUBNET] == "10.21.0.0/24"
+    assert sw.external_ids[external_ids.GATEWAY] == "10.21.0.1"
+    assert sw.external_ids[external_ids.MTU] == "1400"
 
 
 def test_endpoint_lifecycle_rows_and_interfaces(plugin, nb, ovs):
@@ -91,7 +92,7 @@ def test_endpoint_lifecycle_rows_and_interfaces(plugin, nb, ovs):
         "NetworkID": nid, "EndpointID": eid, "SandboxKey": "/var/run/docker/netns/x",
         "Options": {}})
     assert status == 200, join
-    outer, inner = naming.veth_names(eid)
+    outer, inner = identifiers.veth_names(eid)
     assert join["InterfaceName"] == {"SrcName": inner, "DstPrefix": "eth"}
     assert veths_of(eid) == [outer, inner]
     bport = wait.until(lambda: ovs.port(outer), what="OVS port")
@@ -276,7 +277,7 @@ def test_replayed_create_network_is_accepted(plugin, nb):
     body["IPv4Data"][0]["Gateway"] = "10.32.0.1/24"
     status, reply = plugin.call("NetworkDriver.CreateNetwork", body)
     assert "already exists with other settings" in reply["Err"]
-    assert nb.switch(nid).external_ids[keys.SUBNET] == "10.31.0.0/24"
+    assert nb.switch(nid).external_ids[external_ids.SUBNET] == "10.31.0.0/24"
 
 
 def test_join_that_fails_halfway_leaves_nothing(workdir, nb_db, nb):

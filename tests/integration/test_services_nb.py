@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from dockovn.network import keys
-from dockovn.network.ipam import ADDRESS_SPACE
-from dockovn.network.services import ServiceError, Services, responder_names
+from dockovn.network import external_ids
+from dockovn.network.overlay.ipam import ADDRESS_SPACE
+from dockovn.network.services.manager import ServiceError, Services, responder_names
 from dockovn.ovn.nb import Northbound, NorthboundError
 
 from tests.support import wait
@@ -21,10 +21,10 @@ pytestmark = pytest.mark.integration
 def make_network(nb: Northbound, subnet_prefix: str, ipam: bool = False) -> tuple[str, str]:
     tag = uuid.uuid4().hex[:8]
     switch, name = f"svcnet-{tag}", f"net-{tag}"
-    ids = {keys.NETWORK_ID: switch, keys.NETWORK_NAME: name,
-           keys.SUBNET: f"{subnet_prefix}.0/24", keys.GATEWAY: f"{subnet_prefix}.1"}
+    ids = {external_ids.NETWORK_ID: switch, external_ids.NETWORK_NAME: name,
+           external_ids.SUBNET: f"{subnet_prefix}.0/24", external_ids.GATEWAY: f"{subnet_prefix}.1"}
     if ipam:
-        ids[keys.IPAM] = ADDRESS_SPACE
+        ids[external_ids.IPAM] = ADDRESS_SPACE
         pool = "dockovn_pool_" + subnet_prefix.replace(".", "_") + "_0_24"
         nb.create_pool(pool, {"dockovn:subnet": f"{subnet_prefix}.0/24"})
     nb.create_switch(switch, ids)
@@ -35,9 +35,9 @@ def make_network(nb: Northbound, subnet_prefix: str, ipam: bool = False) -> tupl
 def add_instance(nb: Northbound, switch: str, port: str, ip: str, service: str | None,
                  up: bool = True) -> None:
     mac = "0a:58:" + ":".join(f"{int(b):02x}" for b in ip.split("."))
-    ids = {keys.ENDPOINT_ID: port, keys.CONTAINER_NAME: f"c-{port}", keys.HOSTNAME: "h1"}
+    ids = {external_ids.ENDPOINT_ID: port, external_ids.CONTAINER_NAME: f"c-{port}", external_ids.HOSTNAME: "h1"}
     if service:
-        ids.update({keys.SERVICE: service, keys.SERVICE_PORT: "8080"})
+        ids.update({external_ids.SERVICE: service, external_ids.SERVICE_PORT: "8080"})
     nb.add_port(switch, port, [f"{mac} {ip}"], [f"{mac} {ip}"], ids)
     # ovn-northd sets `up` once ovn-controller binds the port; there is none here.
     nb._commit("up", nb.api.db_set("Logical_Switch_Port", port, ("up", up)))
@@ -66,7 +66,7 @@ def test_create_writes_everything_in_one_go_and_delete_removes_it(nb):
     [responder] = [p for p in nb.ports(switch) if p.name == lsp]
     assert responder.addresses == ("router",)
     assert responder.options == {"router-port": lrp}
-    assert keys.SERVICE not in responder.external_ids  # not a registry instance
+    assert external_ids.SERVICE not in responder.external_ids  # not a registry instance
     lr = nb.api.lookup("Logical_Router", router)
     assert [(p.name, p.networks, p.mac) for p in lr.ports] == [
         (lrp, ["10.70.1.250/24"], "0a:58:0a:46:01:fa")]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from dockovn.network import ipam
+from dockovn.network.overlay import ipam
 from dockovn.network.api import DriverError
 from dockovn.ovn.nb import AllocationRefused
 

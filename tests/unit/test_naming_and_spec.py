@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from dockovn.deploy.chassis import connection_string
-from dockovn.network import naming, spec
+from dockovn.network import identifiers
+from dockovn.network import spec
 from dockovn.network.api import CreateEndpointRequest, CreateNetworkRequest, DriverError
 from dockovn.plugin.server import describe_validation_error
 
@@ -14,21 +15,21 @@ EID = "0123456789abcdef" * 4
 
 
 def test_veth_names_fit_ifnamsiz_and_differ():
-    outer, inner = naming.veth_names(EID)
+    outer, inner = identifiers.veth_names(EID)
     assert len(outer) <= 15 and len(inner) <= 15
     assert outer != inner and EID[:12] in outer
 
 
 def test_veth_names_slide_along_the_id_on_collision():
-    first = naming.veth_names(EID, 0)
-    second = naming.veth_names(EID, 1)
+    first = identifiers.veth_names(EID, 0)
+    second = identifiers.veth_names(EID, 1)
     assert first != second and EID[12:24] in second[0]
     with pytest.raises(ValueError):
-        naming.veth_names(EID, 6)
+        identifiers.veth_names(EID, 6)
 
 
 def test_mac_from_ipv4_is_local_unicast():
-    mac = naming.mac_for_ipv4("192.168.1.2")
+    mac = identifiers.mac_for_ipv4("192.168.1.2")
     assert mac == "0a:58:c0:a8:01:02"
     first = int(mac[:2], 16)
     assert first & 0x02 and not first & 0x01
@@ -37,13 +38,13 @@ def test_mac_from_ipv4_is_local_unicast():
 @pytest.mark.parametrize("raw, want", [("02:AA:bb:00:00:01", "02:aa:bb:00:00:01"),
                                        ("02-00-00-00-00-0a", "02:00:00:00:00:0a")])
 def test_normalize_mac(raw, want):
-    assert naming.normalize_mac(raw) == want
+    assert identifiers.normalize_mac(raw) == want
 
 
 @pytest.mark.parametrize("raw", ["01:00:5e:00:00:01", "zz:00:00:00:00:00", "02:00", ""])
 def test_normalize_mac_rejects(raw):
     with pytest.raises(ValueError):
-        naming.normalize_mac(raw)
+        identifiers.normalize_mac(raw)
 
 
 def net_req(**kw):

@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from dockovn.network import keys
-from dockovn.network.services import (ServiceError, ServiceLb, _highest_free, desired,
+from dockovn.network import external_ids
+from dockovn.network.services.manager import (ServiceError, ServiceLb, _highest_free, desired,
                                       parse_vip, registry_ids)
 from dockovn.ovn.lb import LoadBalancer
 from dockovn.ovn.nb import LogicalPort
@@ -15,9 +15,9 @@ from dockovn.ovn.nb import LogicalPort
 
 def port(name: str, ip: str | None, service: str | None = "web", number: str = "8080",
          up: bool | None = True) -> LogicalPort:
-    ids = {keys.ENDPOINT_ID: name}
+    ids = {external_ids.ENDPOINT_ID: name}
     if service:
-        ids.update({keys.SERVICE: service, keys.SERVICE_PORT: number})
+        ids.update({external_ids.SERVICE: service, external_ids.SERVICE_PORT: number})
     addresses = (f"0a:58:00:00:00:01 {ip}",) if ip else ("router",)
     return LogicalPort("u-" + name, name, "sw", addresses, ids, up=up)
 
@@ -32,7 +32,7 @@ def test_labels_to_registry_keys():
     assert registry_ids({}) == {}
     assert registry_ids({"other": "x"}) == {}
     assert registry_ids({"dockovn.service": "orders", "dockovn.port": " 8080"}) == {
-        keys.SERVICE: "orders", keys.SERVICE_PORT: "8080"}
+        external_ids.SERVICE: "orders", external_ids.SERVICE_PORT: "8080"}
 
 
 @pytest.mark.parametrize("labels, why", [

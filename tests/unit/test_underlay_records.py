@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dockovn.host.vm_bridge import ClaimRefused
-from dockovn.network import underlay_records as r
+from dockovn.network.underlay import records as r
 
 
 def test_vlan_lowest_free_tag_and_replay_keeps_the_tag():

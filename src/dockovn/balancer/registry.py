@@ -37,7 +37,7 @@ from ovsdbapp.backend.ovs_idl import connection, idlutils
 from ovsdbapp.backend.ovs_idl import event as row_event
 
 from dockovn.balancer.instances import Listener, Listeners, ServiceInstance
-from dockovn.network import keys
+from dockovn.network import external_ids
 from dockovn.ovn.nb import LOCAL_NB_SCHEMA
 
 LOG = logging.getLogger(__name__)
@@ -81,24 +81,24 @@ def _ip(addresses) -> str | None:
 def _instance(port, switch) -> tuple[ServiceInstance | None, str]:
     """The port as an instance, or (None, why not) if it is registered wrongly."""
     ids = port.external_ids
-    service = ids[keys.SERVICE]
+    service = ids[external_ids.SERVICE]
     try:
-        number = int(ids.get(keys.SERVICE_PORT, ""))
+        number = int(ids.get(external_ids.SERVICE_PORT, ""))
         if not 0 < number < 65536:
             raise ValueError
     except ValueError:
-        return None, f"{keys.SERVICE_PORT}={ids.get(keys.SERVICE_PORT)!r} is not a TCP port"
+        return None, f"{external_ids.SERVICE_PORT}={ids.get(external_ids.SERVICE_PORT)!r} is not a TCP port"
     host = _ip(port.addresses)
     if host is None:
         return None, f"no IP address in addresses {list(port.addresses)!r}"
     metadata = {
-        META_CONTAINER: ids.get(keys.CONTAINER_NAME, ""),
-        META_NETWORK: switch.external_ids.get(keys.NETWORK_NAME, ""),
+        META_CONTAINER: ids.get(external_ids.CONTAINER_NAME, ""),
+        META_NETWORK: switch.external_ids.get(external_ids.NETWORK_NAME, ""),
         META_NETWORK_ID: switch.name,
         META_ENDPOINT: port.name,
     }
     return ServiceInstance(service_id=service, host=host, port=number,
-                           zone=ids.get(keys.HOSTNAME) or None, metadata=metadata,
+                           zone=ids.get(external_ids.HOSTNAME) or None, metadata=metadata,
                            instance_id=port.name), ""
 
 
@@ -110,7 +110,7 @@ def read_services(tables, only_up: bool = True
     problems: dict[str, str] = {}
     for switch in tables["Logical_Switch"].rows.values():
         for port in switch.ports:
-            if keys.SERVICE not in port.external_ids:
+            if external_ids.SERVICE not in port.external_ids:
                 continue
             if only_up and not (port.up and port.up[0]):
                 continue  # not bound by ovn-controller yet (or any more)
@@ -137,8 +137,8 @@ class _ServicePortChanged(row_event.RowEvent):
     def match_fn(self, event, row, old):
         # ``old`` holds only the columns that changed: external_ids is there when
         # the port was relabelled, and then the old labels count too.
-        return (keys.SERVICE in row.external_ids
-                or keys.SERVICE in getattr(old, "external_ids", {}))
+        return (external_ids.SERVICE in row.external_ids
+                or external_ids.SERVICE in getattr(old, "external_ids", {}))
 
     def run(self, event, row, old):
         self._rebuild()
@@ -154,7 +154,7 @@ class _NetworkRenamed(row_event.RowEvent):
     def match_fn(self, event, row, old):
         before = getattr(old, "external_ids", None)
         return (before is not None
-                and before.get(keys.NETWORK_NAME) != row.external_ids.get(keys.NETWORK_NAME))
+                and before.get(external_ids.NETWORK_NAME) != row.external_ids.get(external_ids.NETWORK_NAME))
 
     def run(self, event, row, old):
         self._rebuild()

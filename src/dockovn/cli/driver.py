@@ -15,17 +15,17 @@ from dockovn.cli.common import host_connection
 from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST, DockerEngine
 from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch, OvsError
 from dockovn.host.vm_bridge import VmBridge
-from dockovn.network import gc
-from dockovn.network.backends import BackendSync
-from dockovn.network.gc import Collector
-from dockovn.network.ipam import OvnIpam
-from dockovn.network.names import NameSync
-from dockovn.network.replicate import NetworkReplicator
-from dockovn.network.services import Services
-from dockovn.network.overlay import DEFAULT_MTU, OverlayDriver
-from dockovn.network.underlay import UnderlayDriver
-from dockovn.network.underlay_gc import UnderlayCollector
-from dockovn.network.underlay_ipam import NeutronIpam
+from dockovn.network.overlay import gc
+from dockovn.network.services.reconciler import BackendSync
+from dockovn.network.overlay.gc import Collector
+from dockovn.network.overlay.ipam import OvnIpam
+from dockovn.network.overlay.docker_events import NameSync
+from dockovn.network.overlay.replication import NetworkReplicator
+from dockovn.network.services.manager import Services
+from dockovn.network.overlay.driver import DEFAULT_MTU, OverlayDriver
+from dockovn.network.underlay.driver import UnderlayDriver
+from dockovn.network.underlay.gc import UnderlayCollector
+from dockovn.network.underlay.ipam import NeutronIpam
 from dockovn.ovn.nb import Northbound
 from dockovn.plugin.server import PLUGIN_DIR, PluginApp, serve, socket_path
 

@@ -12,8 +12,9 @@ from dockovn.cli.common import console, host_connection, open_northbound
 from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST, DockerEngine
 from dockovn.host.ovs import DEFAULT_OVS_DB, OvsError
 from dockovn.host.vm_bridge import VmBridge
-from dockovn.network import inventory, underlay_inventory
-from dockovn.network.replicate import DRIVER_NAME
+from dockovn.network.overlay import inventory
+from dockovn.network.underlay import inventory as underlay_inventory
+from dockovn.network.overlay.replication import DRIVER_NAME
 from dockovn.ovn.sb import Southbound
 
 COLUMNS = ("network", "subnet", "port", "container", "ip", "mac", "chassis", "up")

@@ -2,7 +2,7 @@
 
 Shared by both backends: the overlay plugs the outer end into br-int (OVN binds
 it by iface-id), the underlay into the VM's breth0 as a tagged access port.
-Interface names come from the endpoint ID (naming.veth_names); the OVS port
+Interface names come from the endpoint ID (identifiers.veth_names); the OVS port
 records its endpoint, so lookups are by index, never a scan of the bridge.
 """
 
@@ -12,7 +12,8 @@ from typing import Callable
 
 from dockovn.host import links
 from dockovn.host.ovs import LocalSwitch, OvsError
-from dockovn.network import keys, naming
+from dockovn.network import external_ids
+from dockovn.network import identifiers
 from dockovn.network.api import DriverError
 
 
@@ -44,13 +45,13 @@ def plugged_port(ovs: LocalSwitch, endpoint_id: str) -> str | None:
     attempt = 0
     while True:
         try:
-            outer, _ = naming.veth_names(endpoint_id, attempt)
+            outer, _ = identifiers.veth_names(endpoint_id, attempt)
         except ValueError:
             return None
         bport = ovs.port(outer)
         if bport is None:
             return None  # names are taken in order: no later one was used
-        if bport.external_ids.get(keys.OVS_ENDPOINT) == endpoint_id:
+        if bport.external_ids.get(external_ids.OVS_ENDPOINT) == endpoint_id:
             return outer
         attempt += 1
 
@@ -59,7 +60,7 @@ def free_veth_names(endpoint_id: str) -> tuple[str, str]:
     attempt = 0
     while True:
         try:
-            outer, inner = naming.veth_names(endpoint_id, attempt)
+            outer, inner = identifiers.veth_names(endpoint_id, attempt)
         except ValueError as exc:
             raise DriverError(str(exc)) from exc
         if not links.exists(outer) and not links.exists(inner):
@@ -73,7 +74,7 @@ def unplug(ovs: LocalSwitch, endpoint_id: str) -> None:
     # A veth left by a driver that died between creating and plugging it has
     # the first-choice name and no OVS port; one that is another endpoint's
     # OVS port (a name collision) must not be touched.
-    first_choice = naming.veth_names(endpoint_id)[0]
+    first_choice = identifiers.veth_names(endpoint_id)[0]
     stray = first_choice if first_choice != plugged and ovs.port(first_choice) is None else None
     try:
         if plugged:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from dockovn.network import naming
+from dockovn.network import identifiers
 from dockovn.network.api import CreateEndpointRequest, CreateNetworkRequest, DriverError, IPAMData
 
 GENERIC_OPTIONS = "com.docker.network.generic"  # where `docker network create -o k=v` lands
@@ -139,8 +139,8 @@ def endpoint_spec(req: CreateEndpointRequest, subnet: str, subnet6: str | None) 
             raise DriverError(f"address {ipv6.ip} is outside the network's subnet {subnet6}")
     if iface.mac_address:
         try:
-            mac = naming.normalize_mac(iface.mac_address)
+            mac = identifiers.normalize_mac(iface.mac_address)
         except ValueError as exc:
             raise DriverError(str(exc)) from None
         return EndpointSpec(ipv4, ipv6, mac, mac_chosen_by_driver=False)
-    return EndpointSpec(ipv4, ipv6, naming.mac_for_ipv4(str(ipv4.ip)), mac_chosen_by_driver=True)
+    return EndpointSpec(ipv4, ipv6, identifiers.mac_for_ipv4(str(ipv4.ip)), mac_chosen_by_driver=True)

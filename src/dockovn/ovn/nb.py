@@ -5,7 +5,7 @@ request that fails leaves nothing half-written. Reads come from the IDL's local
 cache, which ovsdbapp keeps in sync over one persistent connection.
 
 This module knows logical switches and ports, never Docker: the caller decides
-what the external_ids mean (see ``dockovn.network.keys``).
+what the external_ids mean (see ``dockovn.network.external_ids``).
 """
 
 from __future__ import annotations

@@ -18,9 +18,12 @@ import threading
 import time
 
 from dockovn.host.ovs import LocalSwitch
-from dockovn.network import keys, naming, plugging, spec
-from dockovn.network import ipam
-from dockovn.network.ipam import ADDRESS_SPACE
+from dockovn.network import external_ids
+from dockovn.network import identifiers
+from dockovn.network import plugging
+from dockovn.network import spec
+from dockovn.network.overlay import ipam
+from dockovn.network.overlay.ipam import ADDRESS_SPACE
 from dockovn.network.api import (
     Capabilities,
     CreateEndpointReply,
@@ -71,9 +74,9 @@ class OverlayDriver:
     def _find_network(self, network_id: str) -> LogicalSwitch | None:
         """The switch for Docker's NetworkID: its name, or an alias another host added."""
         switch = self.nb.switch(network_id)
-        if switch is not None and keys.NETWORK_ID in switch.external_ids:
+        if switch is not None and external_ids.NETWORK_ID in switch.external_ids:
             return switch
-        found = self.nb.switches_with(keys.DOCKER_ID_PREFIX + network_id)
+        found = self.nb.switches_with(external_ids.DOCKER_ID_PREFIX + network_id)
         return found[0] if found else None
 
     def _network(self, network_id: str) -> LogicalSwitch:
@@ -88,26 +91,26 @@ class OverlayDriver:
         if want.adopt:
             return self._adopt_network(req.network_id, want)
         ids = {
-            keys.NETWORK_ID: req.network_id,
-            keys.SUBNET: str(want.subnet),
-            keys.MTU: str(want.mtu),
-            keys.CREATED_BY: self.host_id,
-            keys.CREATED_AT: str(int(time.time())),
-            keys.IPAM: "dockovn" if want.address_space == ADDRESS_SPACE else "docker",
+            external_ids.NETWORK_ID: req.network_id,
+            external_ids.SUBNET: str(want.subnet),
+            external_ids.MTU: str(want.mtu),
+            external_ids.CREATED_BY: self.host_id,
+            external_ids.CREATED_AT: str(int(time.time())),
+            external_ids.IPAM: "dockovn" if want.address_space == ADDRESS_SPACE else "docker",
         }
         if want.gateway is not None:
-            ids[keys.GATEWAY] = str(want.gateway)
+            ids[external_ids.GATEWAY] = str(want.gateway)
         if want.subnet6 is not None:
-            ids[keys.SUBNET6] = str(want.subnet6)
+            ids[external_ids.SUBNET6] = str(want.subnet6)
         if want.gateway6 is not None:
-            ids[keys.GATEWAY6] = str(want.gateway6)
+            ids[external_ids.GATEWAY6] = str(want.gateway6)
         if want.router:
-            ids[keys.ROUTER] = want.router
+            ids[external_ids.ROUTER] = want.router
         existing = self.nb.switch(req.network_id)
         if existing is not None:
             # A replay of the same request is fine; anything else is a conflict.
             same = all(existing.external_ids.get(k) == v for k, v in ids.items()
-                       if k not in (keys.CREATED_BY, keys.CREATED_AT))
+                       if k not in (external_ids.CREATED_BY, external_ids.CREATED_AT))
             if same:
                 return Empty()
             raise DriverError(f"network {req.network_id[:12]} already exists with other settings")
@@ -128,23 +131,23 @@ class OverlayDriver:
             networks.append(f"{want.gateway6}/{want.subnet6.prefixlen}")
         if not networks:
             return None
-        lr, lrp, rtr = naming.router_names(network_id, want.router)
-        mac = naming.mac_for_ipv4(str(want.gateway)) if want.gateway else \
-            naming.mac_for_ipv4("0.0.0.1")
-        return RouterAttachment(router=lr, router_external_ids={keys.ROUTER: want.router or ""},
+        lr, lrp, rtr = identifiers.router_names(network_id, want.router)
+        mac = identifiers.mac_for_ipv4(str(want.gateway)) if want.gateway else \
+            identifiers.mac_for_ipv4("0.0.0.1")
+        return RouterAttachment(router=lr, router_external_ids={external_ids.ROUTER: want.router or ""},
                                 router_port=lrp, switch_port=rtr, mac=mac,
                                 networks=tuple(networks))
 
     def _adopt_network(self, network_id: str, want: spec.NetworkSpec) -> Empty:
         """This host's dockerd gets its own view of a network made on another host."""
         switch = self.nb.switch(want.adopt)
-        if switch is None or keys.NETWORK_ID not in switch.external_ids:
+        if switch is None or external_ids.NETWORK_ID not in switch.external_ids:
             raise DriverError(f"network {want.adopt[:12]} to join does not exist (any more)")
-        if switch.external_ids.get(keys.SUBNET) != str(want.subnet):
+        if switch.external_ids.get(external_ids.SUBNET) != str(want.subnet):
             raise DriverError(f"network {want.adopt[:12]} has subnet "
-                              f"{switch.external_ids.get(keys.SUBNET)}, not {want.subnet}")
+                              f"{switch.external_ids.get(external_ids.SUBNET)}, not {want.subnet}")
         nb_call("join network", self.nb.set_switch_ids, switch.name,
-                 {keys.DOCKER_ID_PREFIX + network_id: self.host_id})
+                 {external_ids.DOCKER_ID_PREFIX + network_id: self.host_id})
         LOG.info("network %s is this host's view of %s", network_id[:12], switch.name[:12])
         return Empty()
 
@@ -161,10 +164,10 @@ class OverlayDriver:
             return Empty()  # gone already (removed from another host)
         ports = self._endpoints(switch)
         if ports:
-            users = sorted({f"{p.external_ids.get(keys.CONTAINER_NAME) or p.name[:12]} on "
-                            f"{p.external_ids.get(keys.HOSTNAME) or p.external_ids.get(keys.HOST)}"
+            users = sorted({f"{p.external_ids.get(external_ids.CONTAINER_NAME) or p.name[:12]} on "
+                            f"{p.external_ids.get(external_ids.HOSTNAME) or p.external_ids.get(external_ids.HOST)}"
                             for p in ports})
-            alias = keys.DOCKER_ID_PREFIX + req.network_id
+            alias = external_ids.DOCKER_ID_PREFIX + req.network_id
             if alias in switch.external_ids:
                 nb_call("drop network alias", self.nb.remove_switch_ids, switch.name, (alias,))
             raise DriverError(f"network still has {len(ports)} container(s): "
@@ -173,24 +176,24 @@ class OverlayDriver:
         # Docker releases the pool *before* DeleteNetwork, while the switch still
         # exists, so the pool (shared by every host's view) goes with the switch.
         pools = ipam.switch_pools(switch.external_ids)
-        _, lrp, _ = naming.router_names(switch.name, switch.external_ids.get(keys.ROUTER))
+        _, lrp, _ = identifiers.router_names(switch.name, switch.external_ids.get(external_ids.ROUTER))
         nb_call("delete network", self.nb.delete_switch, switch.name, pools, lrp)
         LOG.info("network %s deleted", switch.name[:12])
         return Empty()
 
     def _endpoints(self, switch: LogicalSwitch) -> list:
         """The switch's container ports (not its router port)."""
-        return [p for p in self.nb.ports(switch.name) if keys.ENDPOINT_ID in p.external_ids]
+        return [p for p in self.nb.ports(switch.name) if external_ids.ENDPOINT_ID in p.external_ids]
 
     # -- endpoints ------------------------------------------------------------------------
 
     def create_endpoint(self, req: CreateEndpointRequest) -> CreateEndpointReply:
         switch = self._network(req.network_id)
         ids = switch.external_ids
-        want = spec.endpoint_spec(req, ids[keys.SUBNET], ids.get(keys.SUBNET6))
+        want = spec.endpoint_spec(req, ids[external_ids.SUBNET], ids.get(external_ids.SUBNET6))
         existing = self.nb.port(req.endpoint_id)
         if existing is not None:
-            if existing.external_ids.get(keys.NETWORK_ID) == switch.name and \
+            if existing.external_ids.get(external_ids.NETWORK_ID) == switch.name and \
                     existing.addresses == (want.lsp_address,):
                 return self._endpoint_reply(want)  # a replay
             raise DriverError(f"endpoint {req.endpoint_id[:12]} already exists "
@@ -202,11 +205,11 @@ class OverlayDriver:
                                   f"{holder[:12]}")
             self._taken_on(switch.name)[str(want.ipv4.ip)] = req.endpoint_id  # claimed
         port_ids = {
-            keys.NETWORK_ID: switch.name,
-            keys.ENDPOINT_ID: req.endpoint_id,
-            keys.HOST: self.host_id,
-            keys.HOSTNAME: self.hostname,
-            keys.CREATED_AT: str(int(time.time())),
+            external_ids.NETWORK_ID: switch.name,
+            external_ids.ENDPOINT_ID: req.endpoint_id,
+            external_ids.HOST: self.host_id,
+            external_ids.HOSTNAME: self.hostname,
+            external_ids.CREATED_AT: str(int(time.time())),
         }
         try:
             nb_call("create endpoint", self.nb.add_port, switch.name, req.endpoint_id,
@@ -233,7 +236,7 @@ class OverlayDriver:
         then kept up to date) answers without scanning the switch's ports, and a hit
         is confirmed in NB by index (`dockovn gc` may have removed the holder).
         """
-        if switch.external_ids.get(keys.IPAM) == ADDRESS_SPACE:
+        if switch.external_ids.get(external_ids.IPAM) == ADDRESS_SPACE:
             return None
         holder = self._taken_on(switch.name).get(ip)
         if holder is None:
@@ -279,7 +282,7 @@ class OverlayDriver:
         port = self.nb.port(req.endpoint_id)
         if port is None:
             return Empty()
-        owner = port.external_ids.get(keys.NETWORK_ID)
+        owner = port.external_ids.get(external_ids.NETWORK_ID)
         if owner is not None and self.nb.switch(owner) is None:
             owner = None  # not where it says: let the delete find it
         nb_call("delete endpoint", self.nb.delete_port, req.endpoint_id, owner)
@@ -293,18 +296,18 @@ class OverlayDriver:
     def join(self, req: JoinRequest) -> JoinReply:
         switch = self._network(req.network_id)
         port = self.nb.port(req.endpoint_id)
-        if port is None or port.external_ids.get(keys.NETWORK_ID) != switch.name:
+        if port is None or port.external_ids.get(external_ids.NETWORK_ID) != switch.name:
             raise DriverError(f"endpoint {req.endpoint_id[:12]} not found on network "
                               f"{req.network_id[:12]}")
         mac = port.addresses[0].split()[0]
-        mtu = int(switch.external_ids.get(keys.MTU, self.default_mtu))
+        mtu = int(switch.external_ids.get(external_ids.MTU, self.default_mtu))
         inner = plugging.plug(self.ovs, req.endpoint_id, mac, mtu, self.userspace_datapath,
                               lambda outer: self.ovs.plug(outer, {
                                   "iface-id": req.endpoint_id,
                                   "attached-mac": mac,
                                   "iface-status": "active",
-                                  keys.OVS_ENDPOINT: req.endpoint_id,
-                                  keys.OVS_NETWORK: switch.name,
+                                  external_ids.OVS_ENDPOINT: req.endpoint_id,
+                                  external_ids.OVS_NETWORK: switch.name,
                               }))
         LOG.info("endpoint %s joined %s via %s", req.endpoint_id[:12], req.sandbox_key, inner)
         # Egress and published ports go through Docker's gateway bridge: we give no
@@ -315,14 +318,14 @@ class OverlayDriver:
                          static_routes=self._routes_to_peers(switch) or None)
 
     def _routes_to_peers(self, switch: LogicalSwitch) -> list[StaticRoute]:
-        router = switch.external_ids.get(keys.ROUTER)
+        router = switch.external_ids.get(external_ids.ROUTER)
         if not router:
             return []
         routes = []
-        for other in self.nb.switches_with(keys.ROUTER, router):
+        for other in self.nb.switches_with(external_ids.ROUTER, router):
             if other.name == switch.name:
                 continue
-            for subnet_key, gw_key in ((keys.SUBNET, keys.GATEWAY), (keys.SUBNET6, keys.GATEWAY6)):
+            for subnet_key, gw_key in ((external_ids.SUBNET, external_ids.GATEWAY), (external_ids.SUBNET6, external_ids.GATEWAY6)):
                 gateway = switch.external_ids.get(gw_key)
                 if other.external_ids.get(subnet_key) and gateway:
                     routes.append(StaticRoute(destination=other.external_ids[subnet_key],

@@ -20,7 +20,7 @@ import logging
 from dockovn.cloud.neutron import Neutron, NeutronConflict, NeutronError
 from dockovn.host.ovs import OvsError
 from dockovn.host.vm_bridge import ClaimRefused, VmBridge
-from dockovn.network import underlay_records as records
+from dockovn.network.underlay import records
 from dockovn.network.api import (
     AddressSpaces,
     DriverError,

@@ -21,7 +21,7 @@ import re
 import time
 from typing import Iterator
 
-from dockovn.network import keys
+from dockovn.network import external_ids
 from dockovn.network.api import (
     AddressSpaces,
     DriverError,
@@ -47,9 +47,9 @@ DEFAULT_V4_POOLS = ipaddress.ip_network("10.200.0.0/13")  # handed out as /24s
 DEFAULT_V6_POOLS = ipaddress.ip_network("fd00:d0c::/48")   # handed out as /64s
 
 # Address_Set external_ids
-POOL_SUBNET = keys.PREFIX + "subnet"
-POOL_RANGE = keys.PREFIX + "range"
-POOL_GATEWAY = keys.PREFIX + "gateway"
+POOL_SUBNET = external_ids.PREFIX + "subnet"
+POOL_RANGE = external_ids.PREFIX + "range"
+POOL_GATEWAY = external_ids.PREFIX + "gateway"
 
 
 def pool_name(subnet: ipaddress._BaseNetwork) -> str:
@@ -57,12 +57,12 @@ def pool_name(subnet: ipaddress._BaseNetwork) -> str:
     return "dockovn_pool_" + re.sub(r"[^0-9A-Za-z]", "_", str(subnet))
 
 
-def switch_pools(external_ids: dict[str, str]) -> tuple[str, ...]:
+def switch_pools(switch_ids: dict[str, str]) -> tuple[str, ...]:
     """The pools a network's switch owns: its subnets' pools, if it uses dockovn's IPAM."""
-    if external_ids.get(keys.IPAM) != ADDRESS_SPACE:
+    if switch_ids.get(external_ids.IPAM) != ADDRESS_SPACE:
         return ()
-    return tuple(pool_name(ipaddress.ip_network(external_ids[k]))
-                 for k in (keys.SUBNET, keys.SUBNET6) if k in external_ids)
+    return tuple(pool_name(ipaddress.ip_network(switch_ids[k]))
+                 for k in (external_ids.SUBNET, external_ids.SUBNET6) if k in switch_ids)
 
 
 def pool_id(subnet: ipaddress._BaseNetwork) -> str:
@@ -127,7 +127,7 @@ class OvnIpam:
                 self._check_reuse(subnet, join)
                 return RequestPoolReply(pool_id=pool_id(subnet), pool=str(subnet))
             self._check_overlap(subnet)
-            ids = {POOL_SUBNET: str(subnet), keys.CREATED_AT: str(int(time.time()))}
+            ids = {POOL_SUBNET: str(subnet), external_ids.CREATED_AT: str(int(time.time()))}
             if address_range:
                 ids[POOL_RANGE] = address_range
             try:
@@ -161,9 +161,9 @@ class OvnIpam:
         return str(sub)
 
     def _networks_using(self, subnet) -> list:
-        key = keys.SUBNET6 if subnet.version == 6 else keys.SUBNET
+        key = external_ids.SUBNET6 if subnet.version == 6 else external_ids.SUBNET
         return [s for s in self.nb.switches_with(key, str(subnet))
-                if s.external_ids.get(keys.IPAM) == ADDRESS_SPACE]
+                if s.external_ids.get(external_ids.IPAM) == ADDRESS_SPACE]
 
     def _check_reuse(self, subnet, join: str | None) -> None:
         users = self._networks_using(subnet)
@@ -171,7 +171,7 @@ class OvnIpam:
             return  # left by a create that failed halfway: take it over
         if join and any(s.name == join for s in users):
             return  # another host's view of the same network
-        names = ", ".join(s.external_ids.get(keys.NETWORK_NAME, s.name[:12]) for s in users)
+        names = ", ".join(s.external_ids.get(external_ids.NETWORK_NAME, s.name[:12]) for s in users)
         raise DriverError(f"subnet {subnet} is already used by dockovn network {names} "
                           "(a network created on one host appears on every host)")
 
@@ -253,13 +253,13 @@ class OvnIpam:
     def _holder(self, subnet, ip: str, taken: frozenset[str]) -> str:
         """Who holds ``ip``, in words a user can act on."""
         for switch in self._networks_using(subnet):
-            network = switch.external_ids.get(keys.NETWORK_NAME, switch.name[:12])
-            if switch.external_ids.get(keys.GATEWAY) == ip or \
-                    switch.external_ids.get(keys.GATEWAY6) == ip:
+            network = switch.external_ids.get(external_ids.NETWORK_NAME, switch.name[:12])
+            if switch.external_ids.get(external_ids.GATEWAY) == ip or \
+                    switch.external_ids.get(external_ids.GATEWAY6) == ip:
                 return f"the gateway of network {network}"
             for port in self.nb.ports(switch.name):
                 if any(ip in entry.split()[1:] for entry in port.addresses):
-                    who = port.external_ids.get(keys.CONTAINER_NAME) or \
+                    who = port.external_ids.get(external_ids.CONTAINER_NAME) or \
                         f"endpoint {port.name[:12]}"
                     return f"{who} on network {network}"
         return "another endpoint (or an --aux-address)"

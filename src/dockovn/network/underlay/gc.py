@@ -26,11 +26,11 @@ from dockovn.host import links
 from dockovn.host.docker_engine import DockerEngine
 from dockovn.host.ovs import OvsError
 from dockovn.host.vm_bridge import VmBridge
-from dockovn.network import keys
-from dockovn.network import underlay_records as records
-from dockovn.network.gc import BaseCollector, Stale
-from dockovn.network.underlay import delete_if_orphan
-from dockovn.network.underlay_ipam import reserved_by
+from dockovn.network import external_ids
+from dockovn.network.underlay import records
+from dockovn.network.overlay.gc import BaseCollector, Stale
+from dockovn.network.underlay.driver import delete_if_orphan
+from dockovn.network.underlay.ipam import reserved_by
 
 
 def _age(port: Port, now: float) -> float:
@@ -78,7 +78,7 @@ class UnderlayCollector(BaseCollector):
                 found.append(Stale("orphaned network", network.id,
                                    f"{network.name}: its creator let go, no port left"))
         for bport in self.ovs.ports():
-            endpoint = bport.external_ids.get(keys.OVS_ENDPOINT)
+            endpoint = bport.external_ids.get(external_ids.OVS_ENDPOINT)
             if endpoint and endpoint not in live:
                 found.append(Stale("ovs port", bport.name, f"endpoint {endpoint[:12]} gone"))
         return found + self._veths()

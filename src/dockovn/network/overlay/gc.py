@@ -26,9 +26,10 @@ from typing import Callable
 from dockovn.host import links
 from dockovn.host.docker_engine import DockerEngine
 from dockovn.host.ovs import LocalSwitch, OvsError
-from dockovn.network import keys, naming
-from dockovn.network.ipam import ADDRESS_SPACE, POOL_SUBNET, switch_pools
-from dockovn.network.replicate import DRIVER_NAME, aliases
+from dockovn.network import external_ids
+from dockovn.network import identifiers
+from dockovn.network.overlay.ipam import ADDRESS_SPACE, POOL_SUBNET, switch_pools
+from dockovn.network.overlay.replication import DRIVER_NAME, aliases
 from dockovn.ovn.nb import Northbound, NorthboundError
 
 LOG = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class Stale:
 
 def _age(ids: dict[str, str], now: float) -> float:
     try:
-        return now - float(ids.get(keys.CREATED_AT, "0"))
+        return now - float(ids.get(external_ids.CREATED_AT, "0"))
     except ValueError:
         return now
 
@@ -83,7 +84,7 @@ class BaseCollector:
         between creating and plugging its veth is left alone)."""
         def unplugged() -> set[str]:
             on_ovs = self.ovs.all_port_names()
-            return {n for n in links.names_with_prefix(naming.OUTER_PREFIX) if n not in on_ovs}
+            return {n for n in links.names_with_prefix(identifiers.OUTER_PREFIX) if n not in on_ovs}
 
         first = unplugged()
         if not first:
@@ -122,19 +123,19 @@ class Collector(BaseCollector):
         now = time.time()
         found: list[Stale] = []
         stale_ports: set[str] = set()
-        switches = self.nb.switches_with(keys.NETWORK_ID, with_ports=True)
+        switches = self.nb.switches_with(external_ids.NETWORK_ID, with_ports=True)
         for switch in switches:
             for port in self.nb.ports(switch.name):
                 ids = port.external_ids
-                if ids.get(keys.HOST) != self.host_id or port.name in live:
+                if ids.get(external_ids.HOST) != self.host_id or port.name in live:
                     continue
                 if _age(ids, now) < self.min_age:
                     continue
                 stale_ports.add(port.name)
-                name = ids.get(keys.CONTAINER_NAME) or "no container"
+                name = ids.get(external_ids.CONTAINER_NAME) or "no container"
                 found.append(Stale("logical port", port.name, f"endpoint gone ({name})"))
         for bport in self.ovs.ports():
-            endpoint = bport.external_ids.get(keys.OVS_ENDPOINT)
+            endpoint = bport.external_ids.get(external_ids.OVS_ENDPOINT)
             if not endpoint or endpoint in live:
                 continue
             lsp = self.nb.port(endpoint)
@@ -151,22 +152,22 @@ class Collector(BaseCollector):
         for switch in switches:
             ids = switch.external_ids
             for key, host in ids.items():
-                alias = key[len(keys.DOCKER_ID_PREFIX):]
-                if key.startswith(keys.DOCKER_ID_PREFIX) and host == self.host_id \
+                alias = key[len(external_ids.DOCKER_ID_PREFIX):]
+                if key.startswith(external_ids.DOCKER_ID_PREFIX) and host == self.host_id \
                         and alias not in local_networks:
                     found.append(Stale("network alias", f"{switch.name}:{alias}",
                                        "this host's dockerd no longer has it"))
-            containers = [p for p in self.nb.ports(switch.name) if keys.ENDPOINT_ID in p.external_ids]
-            if ids.get(keys.CREATED_BY) != self.host_id or containers:
+            containers = [p for p in self.nb.ports(switch.name) if external_ids.ENDPOINT_ID in p.external_ids]
+            if ids.get(external_ids.CREATED_BY) != self.host_id or containers:
                 continue  # (its router port does not count: it goes with the network)
             if aliases(switch) & local_networks or _age(ids, now) < self.min_age:
                 continue
-            name = ids.get(keys.NETWORK_NAME, switch.name[:12])
+            name = ids.get(external_ids.NETWORK_NAME, switch.name[:12])
             found.append(Stale("network", switch.name, f"{name}: no ports, gone from Docker"))
         return found
 
     def _pools(self, now: float) -> list[Stale]:
-        used = {name for switch in self.nb.switches_with(keys.IPAM, ADDRESS_SPACE)
+        used = {name for switch in self.nb.switches_with(external_ids.IPAM, ADDRESS_SPACE)
                 for name in switch_pools(switch.external_ids)}
         return [Stale("pool", p.name, f"{p.external_ids[POOL_SUBNET]}: no network uses it")
                 for p in self.nb.pools()
@@ -176,10 +177,10 @@ class Collector(BaseCollector):
     def _router_ports(self) -> list[Stale]:
         """Gateway router ports (lrp-<network>) whose network is gone."""
         found = []
-        for router, ports in self.nb.routers(naming.ROUTER_PREFIX).items():
+        for router, ports in self.nb.routers(identifiers.ROUTER_PREFIX).items():
             for port in ports:
-                network = port.removeprefix(naming.ROUTER_PORT_PREFIX)
-                if port.startswith(naming.ROUTER_PORT_PREFIX) and self.nb.switch(network) is None:
+                network = port.removeprefix(identifiers.ROUTER_PORT_PREFIX)
+                if port.startswith(identifiers.ROUTER_PORT_PREFIX) and self.nb.switch(network) is None:
                     found.append(Stale("router port", port, f"on {router}: network gone"))
         return found
 
@@ -192,11 +193,11 @@ class Collector(BaseCollector):
         elif item.kind == "network":
             switch = self.nb.switch(item.name)
             pools = switch_pools(switch.external_ids) if switch is not None else ()
-            router = switch.external_ids.get(keys.ROUTER) if switch is not None else None
-            self.nb.delete_switch(item.name, pools, naming.router_names(item.name, router)[1])
+            router = switch.external_ids.get(external_ids.ROUTER) if switch is not None else None
+            self.nb.delete_switch(item.name, pools, identifiers.router_names(item.name, router)[1])
         elif item.kind == "network alias":
             switch_name, _, alias = item.name.partition(":")
-            self.nb.remove_switch_ids(switch_name, (keys.DOCKER_ID_PREFIX + alias,))
+            self.nb.remove_switch_ids(switch_name, (external_ids.DOCKER_ID_PREFIX + alias,))
         elif item.kind == "pool":
             self.nb.delete_pool(item.name)
         elif item.kind == "router port":

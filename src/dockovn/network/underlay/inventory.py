@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from dockovn.cloud.neutron import Neutron
 from dockovn.host.vm_bridge import VmBridge
-from dockovn.network import underlay_records as records
+from dockovn.network.underlay import records
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dockovn.network import keys
+from dockovn.network import external_ids
 from dockovn.ovn.nb import Northbound
 
 
@@ -22,21 +22,21 @@ class PortRow:
 
 def rows(nb: Northbound, port_chassis: dict[str, str]) -> list[PortRow]:
     out = []
-    switches = sorted(nb.switches_with(keys.NETWORK_ID),
-                      key=lambda s: (s.external_ids.get(keys.NETWORK_NAME, "~"), s.name))
+    switches = sorted(nb.switches_with(external_ids.NETWORK_ID),
+                      key=lambda s: (s.external_ids.get(external_ids.NETWORK_NAME, "~"), s.name))
     for sw in switches:
         ids = sw.external_ids
-        name = ids.get(keys.NETWORK_NAME) or f"({sw.name[:12]})"
-        subnet = ", ".join(v for v in (ids.get(keys.SUBNET), ids.get(keys.SUBNET6)) if v)
-        ports = sorted((p for p in nb.ports(sw.name) if keys.ENDPOINT_ID in p.external_ids),
-                       key=lambda p: p.external_ids.get(keys.CONTAINER_NAME, ""))
+        name = ids.get(external_ids.NETWORK_NAME) or f"({sw.name[:12]})"
+        subnet = ", ".join(v for v in (ids.get(external_ids.SUBNET), ids.get(external_ids.SUBNET6)) if v)
+        ports = sorted((p for p in nb.ports(sw.name) if external_ids.ENDPOINT_ID in p.external_ids),
+                       key=lambda p: p.external_ids.get(external_ids.CONTAINER_NAME, ""))
         if not ports:
             out.append(PortRow(name, subnet, "", "", "", "", "", ""))
         for p in ports:
             fields = p.addresses[0].split() if p.addresses else []
             out.append(PortRow(
                 network=name, subnet=subnet, port=p.name[:12],
-                container=p.external_ids.get(keys.CONTAINER_NAME, ""),
+                container=p.external_ids.get(external_ids.CONTAINER_NAME, ""),
                 ip=" ".join(fields[1:]), mac=fields[0] if fields else "",
                 chassis=port_chassis.get(p.name, ""),
                 up="yes" if p.up else "no",

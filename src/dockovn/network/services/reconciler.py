@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from dockovn.network.services import Services
+from dockovn.network.services.manager import Services
 from dockovn.ovsdb import connected
 
 LOG = logging.getLogger(__name__)

@@ -23,8 +23,9 @@ import re
 import time
 from dataclasses import dataclass
 
-from dockovn.network import keys, naming
-from dockovn.network.ipam import ADDRESS_SPACE, pool_name
+from dockovn.network import external_ids
+from dockovn.network import identifiers
+from dockovn.network.overlay.ipam import ADDRESS_SPACE, pool_name
 from dockovn.ovn.lb import LoadBalancer, LoadBalancers, NewLoadBalancer, Removal, VipResponder
 from dockovn.ovn.nb import (AllocationRefused, LogicalPort, LogicalSwitch, Northbound,
                             PoolNotFound)
@@ -81,8 +82,8 @@ def registry_ids(labels: dict[str, str] | None) -> dict[str, str]:
         missing = LABEL_PORT if service is not None else LABEL_SERVICE
         raise ServiceError(f"label {missing} is missing (a service instance needs both "
                            f"{LABEL_SERVICE} and {LABEL_PORT})")
-    return {keys.SERVICE: check_name(service),
-            keys.SERVICE_PORT: str(check_port(port, f"label {LABEL_PORT}"))}
+    return {external_ids.SERVICE: check_name(service),
+            external_ids.SERVICE_PORT: str(check_port(port, f"label {LABEL_PORT}"))}
 
 
 def parse_vip(value: str) -> tuple[ipaddress.IPv4Address, int]:
@@ -129,18 +130,18 @@ class ServiceLb:
     def read(lb: LoadBalancer) -> "ServiceLb | None":
         """None for a load balancer that is not dockovn's (or was edited beyond use)."""
         ids = lb.external_ids
-        if keys.SERVICE not in ids or keys.NETWORK_ID not in ids or keys.VIP not in ids:
+        if external_ids.SERVICE not in ids or external_ids.NETWORK_ID not in ids or external_ids.VIP not in ids:
             return None
         try:
-            vip, vip_port = parse_vip(ids[keys.VIP])
-            target = check_port(ids[keys.TARGET_PORT]) if keys.TARGET_PORT in ids else None
+            vip, vip_port = parse_vip(ids[external_ids.VIP])
+            target = check_port(ids[external_ids.TARGET_PORT]) if external_ids.TARGET_PORT in ids else None
         except ServiceError as exc:
             # Debug, not warning: this runs on every reconcile pass.
             LOG.debug("load balancer %s: %s; left alone", lb.uuid, exc)
             return None
-        return ServiceLb(ids[keys.SERVICE], ids[keys.NETWORK_ID], vip, vip_port, target,
-                         ids.get(keys.HEALTH_CHECK_IP) or None,
-                         tuple(ids.get(keys.RESERVED, "").split()), lb)
+        return ServiceLb(ids[external_ids.SERVICE], ids[external_ids.NETWORK_ID], vip, vip_port, target,
+                         ids.get(external_ids.HEALTH_CHECK_IP) or None,
+                         tuple(ids.get(external_ids.RESERVED, "").split()), lb)
 
 
 def responder_names(service: str, network_id: str) -> tuple[str, str, str]:
@@ -163,11 +164,11 @@ def desired(slb: ServiceLb, ports: list[LogicalPort]) -> tuple[dict[str, str], d
     mappings = {}
     for port in ports:
         ids = port.external_ids
-        if ids.get(keys.SERVICE) != slb.service or not port.up:
+        if ids.get(external_ids.SERVICE) != slb.service or not port.up:
             continue
         ip = first_ipv4(port.addresses)
         try:
-            number = slb.target_port or check_port(ids.get(keys.SERVICE_PORT, ""))
+            number = slb.target_port or check_port(ids.get(external_ids.SERVICE_PORT, ""))
         except ServiceError:
             continue  # registered wrongly; `dockovn service ls` shows it
         if ip is None:
@@ -218,13 +219,13 @@ class Services:
 
     def find_network(self, network: str) -> LogicalSwitch:
         """A dockovn network by name, or by ID (or an unambiguous ID prefix)."""
-        switches = self.nb.switches_with(keys.NETWORK_ID)
-        named = [s for s in switches if s.external_ids.get(keys.NETWORK_NAME) == network]
+        switches = self.nb.switches_with(external_ids.NETWORK_ID)
+        named = [s for s in switches if s.external_ids.get(external_ids.NETWORK_NAME) == network]
         if len(named) == 1:
             return named[0]
         by_id = [s for s in switches if len(network) >= 6 and
                  (s.name.startswith(network) or any(
-                     k.startswith(keys.DOCKER_ID_PREFIX + network) for k in s.external_ids))]
+                     k.startswith(external_ids.DOCKER_ID_PREFIX + network) for k in s.external_ids))]
         found = named or by_id
         if not found:
             raise ServiceError(f"no dockovn network {network!r}")
@@ -237,18 +238,18 @@ class Services:
     def network_name(switch: LogicalSwitch | None, network_id: str = "") -> str:
         if switch is None:
             return f"({network_id[:12]}, gone)"
-        return switch.external_ids.get(keys.NETWORK_NAME) or f"({switch.name[:12]})"
+        return switch.external_ids.get(external_ids.NETWORK_NAME) or f"({switch.name[:12]})"
 
     def _addresses_in_use(self, switch: LogicalSwitch,
                           lbs: list[ServiceLb]) -> dict[str, str]:
         """address -> who uses it, on this network (for messages people can act on)."""
         name = self.network_name(switch)
         used = {}
-        for key in (keys.GATEWAY, keys.GATEWAY6):
+        for key in (external_ids.GATEWAY, external_ids.GATEWAY6):
             if switch.external_ids.get(key):
                 used[switch.external_ids[key]] = f"the gateway of network {name}"
         for port in self.nb.ports(switch.name):
-            who = port.external_ids.get(keys.CONTAINER_NAME) or f"endpoint {port.name[:12]}"
+            who = port.external_ids.get(external_ids.CONTAINER_NAME) or f"endpoint {port.name[:12]}"
             for entry in port.addresses:
                 for field_ in entry.split()[1:]:
                     used[field_] = f"{who} on network {name}"
@@ -270,7 +271,7 @@ class Services:
         switch = self.find_network(network)
         ids = switch.external_ids
         net_name = self.network_name(switch)
-        subnet = ipaddress.ip_network(ids[keys.SUBNET])
+        subnet = ipaddress.ip_network(ids[external_ids.SUBNET])
         vip_ip, vip_port = parse_vip(vip)
         _check_usable(vip_ip, subnet, f"VIP {vip_ip}", net_name)
 
@@ -280,7 +281,7 @@ class Services:
         used = self._addresses_in_use(switch, lbs)
         if str(vip_ip) in used:
             raise ServiceError(f"VIP {vip_ip} is already used by {used[str(vip_ip)]}")
-        pool = self.nb.pool(pool_name(subnet)) if ids.get(keys.IPAM) == ADDRESS_SPACE else None
+        pool = self.nb.pool(pool_name(subnet)) if ids.get(external_ids.IPAM) == ADDRESS_SPACE else None
         if pool is not None and str(vip_ip) in pool.addresses:
             raise ServiceError(f"VIP {vip_ip} is already taken in network {net_name}'s "
                                "address pool (a container, or an --aux-address)")
@@ -292,25 +293,25 @@ class Services:
                                       {**used, str(vip_ip): "the VIP itself"}, net_name)
 
         reserve = tuple(a for a in (str(vip_ip), probe_ip) if a) if pool is not None else ()
-        lb_ids = {keys.SERVICE: name, keys.NETWORK_ID: switch.name,
-                  keys.VIP: f"{vip_ip}:{vip_port}", keys.CREATED_AT: str(int(time.time()))}
+        lb_ids = {external_ids.SERVICE: name, external_ids.NETWORK_ID: switch.name,
+                  external_ids.VIP: f"{vip_ip}:{vip_port}", external_ids.CREATED_AT: str(int(time.time()))}
         if port is not None:
-            lb_ids[keys.TARGET_PORT] = str(port)
+            lb_ids[external_ids.TARGET_PORT] = str(port)
         if probe_ip:
-            lb_ids[keys.HEALTH_CHECK_IP] = probe_ip
+            lb_ids[external_ids.HEALTH_CHECK_IP] = probe_ip
         if reserve:
-            lb_ids[keys.RESERVED] = " ".join(reserve)
+            lb_ids[external_ids.RESERVED] = " ".join(reserve)
         draft = ServiceLb(name, switch.name, vip_ip, vip_port, port, probe_ip, reserve)
         vips, mappings = desired(draft, self.nb.ports(switch.name))
         router, lrp, lsp = responder_names(name, switch.name)
         spec = NewLoadBalancer(
             name=f"dockovn-{name}-{switch.name[:12]}", switch=switch.name,
             vip=draft.vip_key, backends=vips[draft.vip_key], external_ids=lb_ids,
-            responder=VipResponder(router, lrp, lsp, naming.mac_for_ipv4(str(vip_ip)),
+            responder=VipResponder(router, lrp, lsp, identifiers.mac_for_ipv4(str(vip_ip)),
                                    f"{vip_ip}/{subnet.prefixlen}",
-                                   # Not keys.SERVICE: the registry would take the
+                                   # Not external_ids.SERVICE: the registry would take the
                                    # responder's switch port for an instance.
-                                   {keys.VIP: draft.vip_key, keys.NETWORK_ID: switch.name}),
+                                   {external_ids.VIP: draft.vip_key, external_ids.NETWORK_ID: switch.name}),
             health_check=({"interval": str(interval), "timeout": str(interval),
                            "failure_count": str(failures),
                            "success_count": str(CHECK_SUCCESSES)} if probe_ip else None),
@@ -343,21 +344,21 @@ class Services:
         router, _, lsp = responder_names(slb.service, slb.network_id)
         switch = self.nb.switch(slb.network_id)
         pool = None
-        if switch is not None and switch.external_ids.get(keys.IPAM) == ADDRESS_SPACE:
-            pool = pool_name(ipaddress.ip_network(switch.external_ids[keys.SUBNET]))
+        if switch is not None and switch.external_ids.get(external_ids.IPAM) == ADDRESS_SPACE:
+            pool = pool_name(ipaddress.ip_network(switch.external_ids[external_ids.SUBNET]))
         return Removal(slb.lb.uuid, router, lsp, pool, slb.reserved if pool else ())
 
     # -- the registry by hand --
 
     def _container_ports(self, container: str, network: str | None) -> list[LogicalPort]:
         switches = ([self.find_network(network)] if network
-                    else self.nb.switches_with(keys.NETWORK_ID))
+                    else self.nb.switches_with(external_ids.NETWORK_ID))
         found = []
         for switch in switches:
             for port in self.nb.ports(switch.name):
                 ids = port.external_ids
-                if ids.get(keys.CONTAINER_NAME) == container or (
-                        len(container) >= 12 and ids.get(keys.CONTAINER_ID, "").startswith(
+                if ids.get(external_ids.CONTAINER_NAME) == container or (
+                        len(container) >= 12 and ids.get(external_ids.CONTAINER_ID, "").startswith(
                             container)):
                     found.append(port)
         if not found:
@@ -371,7 +372,7 @@ class Services:
             network: str | None = None) -> list[LogicalPort]:
         """Register the container's port(s) as instances of ``name`` on ``port``."""
         check_name(name)
-        ids = {keys.SERVICE: name, keys.SERVICE_PORT: str(check_port(port))}
+        ids = {external_ids.SERVICE: name, external_ids.SERVICE_PORT: str(check_port(port))}
         ports = self._container_ports(container, network)
         self.lbs.update_port_ids({p.name: ids for p in ports}, {})
         return ports
@@ -380,10 +381,10 @@ class Services:
                network: str | None = None) -> list[LogicalPort]:
         """Take the container's port(s) out of service ``name``."""
         ports = [p for p in self._container_ports(container, network)
-                 if p.external_ids.get(keys.SERVICE) == name]
+                 if p.external_ids.get(external_ids.SERVICE) == name]
         if not ports:
             raise ServiceError(f"container {container} is not an instance of service {name}")
-        self.lbs.update_port_ids({}, {p.name: (keys.SERVICE, keys.SERVICE_PORT) for p in ports})
+        self.lbs.update_port_ids({}, {p.name: (external_ids.SERVICE, external_ids.SERVICE_PORT) for p in ports})
         return ports
 
     # -- keeping backends in step (every driver, see network/backends.py) --
@@ -416,11 +417,11 @@ class Services:
     def listing(self, monitors: dict[tuple[str, str, int], str]) -> list[ServiceRow]:
         """Every service on every network: its VIP (if any) and its instances."""
         lbs = {(s.service, s.network_id): s for s in self.service_lbs()}
-        switches = {s.name: s for s in self.nb.switches_with(keys.NETWORK_ID)}
+        switches = {s.name: s for s in self.nb.switches_with(external_ids.NETWORK_ID)}
         instances: dict[tuple[str, str], list[LogicalPort]] = {}
         for switch in switches.values():
             for port in self.nb.ports(switch.name):
-                service = port.external_ids.get(keys.SERVICE)
+                service = port.external_ids.get(external_ids.SERVICE)
                 if service:
                     instances.setdefault((service, switch.name), []).append(port)
         rows = []
@@ -435,22 +436,22 @@ class Services:
                 if not slb.health_ip:
                     vip += " (no health check)"
             ports = sorted(instances.get(key, ()),
-                           key=lambda p: p.external_ids.get(keys.CONTAINER_NAME, p.name))
+                           key=lambda p: p.external_ids.get(external_ids.CONTAINER_NAME, p.name))
             if not ports:
                 rows.append(ServiceRow(service, network, vip, "", "", "", ""))
             for port in ports:
                 ids = port.external_ids
                 ip = first_ipv4(port.addresses)
                 try:
-                    number = check_port(ids.get(keys.SERVICE_PORT, ""))
+                    number = check_port(ids.get(external_ids.SERVICE_PORT, ""))
                 except ServiceError:
                     number = None
                 address = f"{ip}:{number}" if ip and number else \
-                    f"{ip or '?'}:{ids.get(keys.SERVICE_PORT, '?')} (invalid)"
+                    f"{ip or '?'}:{ids.get(external_ids.SERVICE_PORT, '?')} (invalid)"
                 rows.append(ServiceRow(
                     service, network, vip,
-                    container=ids.get(keys.CONTAINER_NAME) or f"({port.name[:12]})",
-                    address=address, chassis=ids.get(keys.HOSTNAME, ""),
+                    container=ids.get(external_ids.CONTAINER_NAME) or f"({port.name[:12]})",
+                    address=address, chassis=ids.get(external_ids.HOSTNAME, ""),
                     healthy=_health(port, ip, number, slb, monitors)))
         return rows
 

@@ -20,8 +20,8 @@ import threading
 from typing import Callable
 
 from dockovn.host.docker_engine import Attachment, DockerEngine
-from dockovn.network import keys
-from dockovn.network.services import ServiceError, registry_ids
+from dockovn.network import external_ids
+from dockovn.network.services.manager import ServiceError, registry_ids
 from dockovn.ovn.nb import Northbound, NorthboundError
 
 LOG = logging.getLogger(__name__)
@@ -87,10 +87,10 @@ class NameSync:
 
     def _name_network(self, network_id: str, name: str) -> None:
         switch = self.nb.switch(network_id)
-        if switch is None or not name or switch.external_ids.get(keys.NETWORK_NAME) == name:
+        if switch is None or not name or switch.external_ids.get(external_ids.NETWORK_NAME) == name:
             return
         try:
-            self.nb.set_switch_ids(network_id, {keys.NETWORK_NAME: name})
+            self.nb.set_switch_ids(network_id, {external_ids.NETWORK_NAME: name})
         except NorthboundError as exc:
             LOG.warning("naming network %s: %s", network_id[:12], exc)
 
@@ -98,7 +98,7 @@ class NameSync:
         port = self.nb.port(att.endpoint_id)
         if port is None:
             return
-        want = {keys.CONTAINER_ID: att.container_id, keys.CONTAINER_NAME: att.container_name}
+        want = {external_ids.CONTAINER_ID: att.container_id, external_ids.CONTAINER_NAME: att.container_name}
         want.update(self._registry_ids(att))
         if all(port.external_ids.get(k) == v for k, v in want.items()):
             return

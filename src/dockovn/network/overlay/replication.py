@@ -23,8 +23,8 @@ import threading
 from typing import Callable
 
 from dockovn.host.docker_engine import DockerEngine
-from dockovn.network import keys
-from dockovn.network.ipam import ADDRESS_SPACE, JOIN_OPTION
+from dockovn.network import external_ids
+from dockovn.network.overlay.ipam import ADDRESS_SPACE, JOIN_OPTION
 from dockovn.ovn.nb import LogicalSwitch, Northbound
 
 LOG = logging.getLogger(__name__)
@@ -35,8 +35,8 @@ DRIVER_NAME = "dockovn"
 def aliases(switch: LogicalSwitch) -> set[str]:
     """Every Docker NetworkID that names this switch on some host."""
     ids = {switch.name}
-    ids.update(k[len(keys.DOCKER_ID_PREFIX):] for k in switch.external_ids
-               if k.startswith(keys.DOCKER_ID_PREFIX))
+    ids.update(k[len(external_ids.DOCKER_ID_PREFIX):] for k in switch.external_ids
+               if k.startswith(external_ids.DOCKER_ID_PREFIX))
     return ids
 
 
@@ -82,14 +82,14 @@ class NetworkReplicator:
         return self.nb.change_seqno()  # cheap: no rows read until something changed
 
     def reconcile(self, engine: DockerEngine) -> None:
-        switches = self.nb.switches_with(keys.NETWORK_ID)
+        switches = self.nb.switches_with(external_ids.NETWORK_ID)
         local = engine.networks(DRIVER_NAME)
         local_ids = {n.id for n in local}
         local_names = {n.name: n.id for n in local}
         for switch in switches:
             ids = switch.external_ids
-            name = ids.get(keys.NETWORK_NAME)
-            if ids.get(keys.IPAM) != ADDRESS_SPACE or not name:
+            name = ids.get(external_ids.NETWORK_NAME)
+            if ids.get(external_ids.IPAM) != ADDRESS_SPACE or not name:
                 continue  # host-local addressing, or not named yet
             if aliases(switch) & local_ids:
                 continue  # this host has it
@@ -107,15 +107,15 @@ class NetworkReplicator:
 
     def _create_local(self, engine: DockerEngine, switch: LogicalSwitch, name: str) -> None:
         ids = switch.external_ids
-        subnets = [(ids[keys.SUBNET], ids.get(keys.GATEWAY))]
-        if keys.SUBNET6 in ids:
-            subnets.append((ids[keys.SUBNET6], ids.get(keys.GATEWAY6)))
+        subnets = [(ids[external_ids.SUBNET], ids.get(external_ids.GATEWAY))]
+        if external_ids.SUBNET6 in ids:
+            subnets.append((ids[external_ids.SUBNET6], ids.get(external_ids.GATEWAY6)))
         options = {JOIN_OPTION: switch.name}
-        if keys.MTU in ids:
-            options["mtu"] = ids[keys.MTU]
+        if external_ids.MTU in ids:
+            options["mtu"] = ids[external_ids.MTU]
         try:
             engine.create_network(name, DRIVER_NAME, subnets, options, {JOIN_OPTION: switch.name})
-            LOG.info("network %s (%s) from another host now on this host", name, ids[keys.SUBNET])
+            LOG.info("network %s (%s) from another host now on this host", name, ids[external_ids.SUBNET])
         except Exception as exc:
             LOG.warning("could not add network %s on this host: %s", name, exc)
 

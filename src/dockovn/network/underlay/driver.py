@@ -20,8 +20,9 @@ import logging
 
 from dockovn.cloud.neutron import Neutron, NeutronConflict, NeutronError, Port
 from dockovn.host.vm_bridge import VmBridge
-from dockovn.network import keys, plugging
-from dockovn.network import underlay_records as records
+from dockovn.network import external_ids
+from dockovn.network import plugging
+from dockovn.network.underlay import records
 from dockovn.network.api import (
     Capabilities,
     CreateEndpointReply,
@@ -38,7 +39,7 @@ from dockovn.network.api import (
     NetworkRequest,
 )
 from dockovn.network import spec
-from dockovn.network.underlay_ipam import (NEUTRON_NETWORK_OPTION, RESERVED_NAME,
+from dockovn.network.underlay.ipam import (NEUTRON_NETWORK_OPTION, RESERVED_NAME,
                                            address_holder, neutron_call)
 
 LOG = logging.getLogger(__name__)
@@ -294,8 +295,8 @@ class UnderlayDriver:
         inner = plugging.plug(self.bridge, req.endpoint_id, port.mac_address, rec.mtu,
                               self.userspace_datapath,
                               lambda outer: self.bridge.plug_access(outer, tag, {
-                                  keys.OVS_ENDPOINT: req.endpoint_id,
-                                  keys.OVS_NETWORK: req.network_id,
+                                  external_ids.OVS_ENDPOINT: req.endpoint_id,
+                                  external_ids.OVS_NETWORK: req.network_id,
                                   "attached-mac": port.mac_address,
                               }))
         LOG.info("endpoint %s joined %s (VLAN %d)", req.endpoint_id[:12], req.sandbox_key, tag)
