@@ -16,7 +16,8 @@ import pytest
 
 from dockovn.deploy.central import CentralConfig
 from dockovn.network import external_ids
-from dockovn.network.services.manager import Services, responder_names
+from dockovn.network.services.manager import Services
+from dockovn.network.services.model import responder_names
 from dockovn.ovn.sb import Southbound
 
 from tests.e2e.conftest import LABEL

@@ -10,7 +10,8 @@ import pytest
 
 from dockovn.network import external_ids
 from dockovn.network.overlay.ipam import ADDRESS_SPACE
-from dockovn.network.services.manager import ServiceError, Services, responder_names
+from dockovn.network.services.manager import Services
+from dockovn.network.services.model import ServiceError, responder_names
 from dockovn.ovn.nb import Northbound, NorthboundError
 
 from tests.support import wait

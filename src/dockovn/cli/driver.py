@@ -15,7 +15,7 @@ from dockovn.cli.common import host_connection
 from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST, DockerEngine
 from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch, OvsError
 from dockovn.host.vm_bridge import VmBridge
-from dockovn.network.overlay import gc
+from dockovn.network import collector
 from dockovn.network.services.reconciler import BackendSync
 from dockovn.network.overlay.gc import Collector
 from dockovn.network.overlay.ipam import OvnIpam
@@ -82,7 +82,7 @@ def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout,
     backends = BackendSync(Services(nb))  # service VIPs' backends follow the registry
     background = [names.start, replicator.start, backends.start]
     if gc_min_age >= 0:  # reconcile with NB, OVS and dockerd (off the request path)
-        background.append(lambda: gc.run_in_background(
+        background.append(lambda: collector.run_in_background(
             Collector(nb, ovs, host_id, lambda: DockerEngine(docker_host), gc_min_age)))
     LOG.info("dockovn driver (overlay): host %s (%s), NB %s, OVS %s (%s datapath), MTU %d",
              hostname, host_id, nb_remote, ovs_db, "userspace" if userspace else "kernel", mtu)
@@ -109,7 +109,7 @@ def underlay_plugin(ovs_db, bridge, docker_host, request_timeout, gc_min_age, os
     plugin = PluginApp(driver, ipam, request_timeout=request_timeout)
     background = []
     if gc_min_age >= 0:  # what a Neutron outage left (off the request path)
-        background.append(lambda: gc.run_in_background(UnderlayCollector(
+        background.append(lambda: collector.run_in_background(UnderlayCollector(
             neutron, vm_bridge, vif_id, lambda: DockerEngine(docker_host), gc_min_age)))
     return plugin, background, [neutron.close, vm_bridge.close]
 

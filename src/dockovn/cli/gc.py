@@ -12,7 +12,8 @@ from dockovn.cli.common import console, open_northbound
 from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST, DockerEngine
 from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch, OvsError
 from dockovn.host.vm_bridge import VmBridge
-from dockovn.network.overlay.gc import BaseCollector, Collector
+from dockovn.network.collector import BaseCollector
+from dockovn.network.overlay.gc import Collector
 from dockovn.network.underlay.gc import UnderlayCollector
 
 

@@ -14,7 +14,7 @@ from dockovn.host.ovs import DEFAULT_OVS_DB, OvsError
 from dockovn.host.vm_bridge import VmBridge
 from dockovn.network.overlay import inventory
 from dockovn.network.underlay import inventory as underlay_inventory
-from dockovn.network.overlay.replication import DRIVER_NAME
+from dockovn.network.api import DRIVER_NAME
 from dockovn.ovn.sb import Southbound
 
 COLUMNS = ("network", "subnet", "port", "container", "ip", "mac", "chassis", "up")

@@ -12,7 +12,8 @@ from rich.table import Table
 
 from dockovn.cli.common import console, host_connection, open_northbound
 from dockovn.host.ovs import DEFAULT_OVS_DB
-from dockovn.network.services.manager import CHECK_FAILURES, CHECK_INTERVAL, ServiceError, Services
+from dockovn.network.services.manager import Services
+from dockovn.network.services.model import CHECK_FAILURES, CHECK_INTERVAL, ServiceError
 from dockovn.ovn.nb import NorthboundError
 from dockovn.ovn.sb import Southbound
 

@@ -180,6 +180,9 @@ class RequestAddressReply(Reply):
     data: dict[str, str] = Field(default_factory=dict, alias="Data")
 
 
+DRIVER_NAME = "dockovn"  # the name dockerd knows the plugin by (-d dockovn, the socket's name)
+
+
 # -- what the protocol layer needs of a backend ---------------------------------------------
 
 

@@ -19,7 +19,7 @@ from which source address; ovn-northd leaves backends whose SB Service_Monitor
 is "offline" out of the datapath flows.
 
 Like ``nb.py`` this knows rows, not Docker nor services: the caller chooses the
-names, addresses and external_ids (see ``dockovn.network.services.manager``).
+names, addresses and external_ids (see ``dockovn.network.services``).
 """
 
 from __future__ import annotations

@@ -21,12 +21,12 @@ from typing import Callable
 
 from dockovn.host.docker_engine import Attachment, DockerEngine
 from dockovn.network import external_ids
-from dockovn.network.services.manager import ServiceError, registry_ids
+from dockovn.network.api import DRIVER_NAME
+from dockovn.network.services.model import ServiceError, registry_ids
 from dockovn.ovn.nb import Northbound, NorthboundError
 
 LOG = logging.getLogger(__name__)
 
-DRIVER_NAME = "dockovn"
 
 
 class NameSync:

@@ -24,12 +24,12 @@ from typing import Callable
 
 from dockovn.host.docker_engine import DockerEngine
 from dockovn.network import external_ids
+from dockovn.network.api import DRIVER_NAME
 from dockovn.network.overlay.ipam import ADDRESS_SPACE, JOIN_OPTION
 from dockovn.ovn.nb import LogicalSwitch, Northbound
 
 LOG = logging.getLogger(__name__)
 
-DRIVER_NAME = "dockovn"
 
 
 def aliases(switch: LogicalSwitch) -> set[str]:

@@ -10,7 +10,7 @@
                     ``tag``; the uplink carries it tagged to the hypervisor
 - Leave / Delete* undo those; a failure halfway undoes what it did.
 
-Addresses are Neutron's (underlay_ipam): the child port is the port the IPAM
+Addresses are Neutron's (underlay/ipam.py): the child port is the port the IPAM
 made for the address, bound here; with Docker's own IPAM it is made here.
 """
 

@@ -28,7 +28,7 @@ from dockovn.host.ovs import OvsError
 from dockovn.host.vm_bridge import VmBridge
 from dockovn.network import external_ids
 from dockovn.network.underlay import records
-from dockovn.network.overlay.gc import BaseCollector, Stale
+from dockovn.network.collector import BaseCollector, Stale
 from dockovn.network.underlay.driver import delete_if_orphan
 from dockovn.network.underlay.ipam import reserved_by
 

@@ -7,8 +7,8 @@ import ipaddress
 import pytest
 
 from dockovn.network import external_ids
-from dockovn.network.services.manager import (ServiceError, ServiceLb, _highest_free, desired,
-                                      parse_vip, registry_ids)
+from dockovn.network.services.model import (ServiceError, ServiceLb, desired, highest_free,
+                                            parse_vip, registry_ids)
 from dockovn.ovn.lb import LoadBalancer
 from dockovn.ovn.nb import LogicalPort
 
@@ -84,7 +84,7 @@ def test_no_instances_gives_an_empty_backend_list():
 
 def test_health_check_address_is_the_highest_free():
     subnet = ipaddress.ip_network("10.0.0.0/29")
-    assert _highest_free(subnet, set()) == "10.0.0.6"
-    assert _highest_free(subnet, {"10.0.0.6", "10.0.0.5"}) == "10.0.0.4"
+    assert highest_free(subnet, set()) == "10.0.0.6"
+    assert highest_free(subnet, {"10.0.0.6", "10.0.0.5"}) == "10.0.0.4"
     with pytest.raises(ServiceError, match="no free address"):
-        _highest_free(subnet, {f"10.0.0.{n}" for n in range(1, 7)})
+        highest_free(subnet, {f"10.0.0.{n}" for n in range(1, 7)})
