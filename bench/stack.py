@@ -22,7 +22,7 @@ def ensure_up(progress) -> list[tuple[str, Callable[[], object]]]:
             started.append(("Open vSwitch", openvswitch.stop))
         if central.start():
             started.append(("OVN central", central.stop))
-        host = chassis.HostConfig(central="127.0.0.1", encap_ip="127.0.0.1")
+        host = chassis.HostConfig(central=chassis.LOCAL, encap_ip="127.0.0.1")
         if chassis.setup(host).controller_started:
             started.append(("ovn-controller", lambda: chassis.stop_controller(host)))
         # The driver before dockerd, as `dockovn up` does.

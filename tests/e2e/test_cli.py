@@ -22,14 +22,15 @@ def test_host_setup_is_idempotent(stack):
     try:
         before = ovs.host_config()
         for _ in range(2):
-            done = dockovn("host", "setup", "--central", "127.0.0.1", "--encap-ip", "127.0.0.1")
+            done = dockovn("host", "setup", "--central", "local", "--encap-ip", "127.0.0.1")
             assert done.returncode == 0, done.stderr
         after = ovs.host_config()
     finally:
         ovs.close()
     assert after["system-id"] == before["system-id"]  # the chassis keeps its identity
-    assert after["ovn-remote"] == "tcp:127.0.0.1:6642"
-    assert after["ovn-nb"] == "tcp:127.0.0.1:6641"
+    # The central on this machine: its unix sockets, no TCP at all.
+    assert after["ovn-remote"] == "unix:/var/run/ovn/ovnsb_db.sock"
+    assert after["ovn-nb"] == "unix:/var/run/ovn/ovnnb_db.sock"
     assert after["ovn-encap-type"] == "geneve" and after["ovn-encap-ip"] == "127.0.0.1"
     assert after["ovn-bridge-datapath-type"] in ("netdev", "system")
 
@@ -46,6 +47,31 @@ def test_up_again_starts_nothing(stack):
     done = dockovn("up", "--no-image")
     assert done.returncode == 0, done.stderr + done.stdout
     assert "started" not in done.stdout.replace("already running", "")
+
+
+def test_host_setup_refuses_plain_tcp_unless_asked(stack):
+    """A bare address would mean plain TCP to a central that listens on SSL: refused
+    before anything changes, with the way to do it right."""
+    ovs = LocalSwitch()
+    try:
+        before = ovs.host_config()
+        done = dockovn("host", "setup", "--central", "10.9.9.9", "--encap-ip", "127.0.0.1")
+        after = ovs.host_config()
+    finally:
+        ovs.close()
+    assert done.returncode != 0
+    assert "issue-cert" in done.stderr and "--bundle" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert after == before
+
+
+def test_central_issue_cert_needs_a_reachable_address(stack, tmp_path):
+    done = dockovn("central", "issue-cert", "h9", "--out", str(tmp_path / "b.tgz"),
+                   "--nb-addr", "0.0.0.0", "--sb-addr", "0.0.0.0")
+    assert done.returncode != 0 and "--address" in done.stderr
+    bad = dockovn("central", "issue-cert", "central", "--out", str(tmp_path / "c.tgz"))
+    assert bad.returncode != 0 and "host name" in bad.stderr
+    assert not (tmp_path / "b.tgz").exists() and not (tmp_path / "c.tgz").exists()
 
 
 def test_host_setup_reports_bad_input_clearly(stack):

@@ -140,7 +140,8 @@ def test_driver_kill_9_traffic_keeps_flowing_and_restart_reconciles(stack, clien
     assert " 0% packet loss" in result["out"], result["out"]  # the datapath never noticed
     planted = _plant_stale_state(nb, LocalSwitch().system_id(), net.id)
     # Start again (as systemd would): the stale socket is replaced, gc runs at start.
-    driver.args = ("--pidfile", "/var/run/dockovn/driver.pid", "--gc-min-age", "30")
+    driver.args = ("--pidfile", "/var/run/dockovn/driver.pid", "--gc-min-age", "30",
+                   "--gc-interval", "0")
     driver.start()
     wait.until(lambda: nb.port(planted["lsp"]) is None and not links.exists(planted["loose"])
                and not links.exists(planted["plugged"]) and nb.pool(planted["pool"]) is None,

@@ -144,3 +144,36 @@ def test_unknown_pool(plugin):
     assert "not found" in reply["Error"]
     status, reply = plugin.call("IpamDriver.RequestAddress", {"PoolID": "LocalDefault/x"})
     assert "is not a dockovn pool" in reply["Err"]
+
+
+def test_parallel_pools_without_subnet_never_share_one(plugin):
+    """Several `docker network create` without --subnet at once: each pool is its own
+    (the race: both picked the first free /24 and the loser took it over)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def request(_):
+        return plugin.call("IpamDriver.RequestPool", {"AddressSpace": "dockovn"})[1]
+
+    for _ in range(3):
+        with ThreadPoolExecutor(6) as ex:
+            replies = list(ex.map(request, range(6)))
+        try:
+            pools = [r.get("Pool") for r in replies]
+            assert all(pools), replies
+            assert len(set(pools)) == len(pools), pools
+        finally:
+            for r in replies:
+                if "PoolID" in r:
+                    plugin.call("IpamDriver.ReleasePool", {"PoolID": r["PoolID"]})
+
+
+def test_a_pool_being_created_is_not_taken_over(plugin):
+    """A pool with no network yet, made a moment ago, belongs to a create in progress:
+    a second create of the same subnet is refused instead of sharing it."""
+    net = subnet()
+    pid = pool(plugin, net)
+    try:
+        status, reply = plugin.call("IpamDriver.RequestPool", {"Pool": net})
+        assert "another request is creating right now" in reply["Error"]
+    finally:
+        plugin.call("IpamDriver.ReleasePool", {"PoolID": pid})

@@ -333,10 +333,8 @@ def test_central_outage_keeps_traffic_and_recovers(mh):
         pinger.join(60)  # 30 s of traffic while central is down
         assert " 0% packet loss" in result["out"], result["out"]
         # Central back (the same command a user runs): the drivers reconnect by themselves.
-        d = mh.cluster.central_dir
-        multihost.dockovn(mh.cluster.central_ns, "central", "start", "--rundir", d, "--dbdir", d,
-                          "--logdir", d, "--nb-addr", multihost.CENTRAL_IP,
-                          "--sb-addr", multihost.CENTRAL_IP)
+        multihost.dockovn(mh.cluster.central_ns, "central", "start",
+                          *multihost.central_args(mh.cluster))
 
         def new_container():
             try:

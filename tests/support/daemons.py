@@ -47,7 +47,10 @@ class OvsdbServer:
 
 
 def nb_server(folder: str) -> OvsdbServer:
-    return OvsdbServer(folder, SCHEMAS["nb"]).start()
+    """An OVN Northbound as a central has it: initialised (its NB_Global row exists)."""
+    server = OvsdbServer(folder, SCHEMAS["nb"]).start()
+    procs.run(["ovn-nbctl", f"--db={server.remote}", "init"], "initialising the test NB")
+    return server
 
 
 @dataclass

@@ -35,6 +35,7 @@ BASE = "/tmp/dkmh"  # short: unix socket paths under it must stay < 108 bytes
 PREFIX = "dkmh-"
 UNDERLAY = "172.31.255"
 CENTRAL_IP = f"{UNDERLAY}.1"
+GC_INTERVAL, GC_MIN_AGE = 5, 15  # the drivers' periodic gc (above the 10 s request timeout)
 
 
 def sh(*cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -81,6 +82,10 @@ class Host:
     @property
     def plugins(self) -> str:
         return os.path.join(self.dir, "plugins")
+
+    @property
+    def pki(self) -> str:
+        return os.path.join(self.dir, "pki")
 
     def pidfile(self, daemon: str) -> str:
         return os.path.join(self.dir, f"{daemon}.pid")
@@ -156,17 +161,25 @@ def _underlay(cluster: Cluster) -> None:
         in_ns(host.ns, "ip", "link", "set", "ul0", "up")
 
 
-def _central(cluster: Cluster) -> None:
+def central_args(cluster: Cluster) -> list[str]:
     d = cluster.central_dir
-    dockovn(cluster.central_ns, "central", "start", "--rundir", d, "--dbdir", d, "--logdir", d,
-            "--nb-addr", CENTRAL_IP, "--sb-addr", CENTRAL_IP)
+    return ["--rundir", d, "--dbdir", d, "--logdir", d, "--nb-addr", CENTRAL_IP,
+            "--sb-addr", CENTRAL_IP]
+
+
+def _central(cluster: Cluster) -> None:
+    # The documented way: SSL with the central's own CA, a bundle per host.
+    dockovn(cluster.central_ns, "central", "start", *central_args(cluster))
 
 
 def _host(cluster: Cluster, host: Host) -> None:
     d = host.dir
     os.makedirs(host.plugins, exist_ok=True)
-    dockovn(host.ns, "host", "setup", "--central", CENTRAL_IP, "--encap-ip", host.ip,
-            "--hostname", host.name, "--ovs-rundir", d, "--ovs-dbdir", d, "--ovs-logdir", d,
+    bundle = os.path.join(d, "bundle.tar.gz")
+    dockovn(cluster.central_ns, "central", "issue-cert", host.name, "--out", bundle,
+            *central_args(cluster))
+    dockovn(host.ns, "host", "setup", "--bundle", bundle, "--pki-dir", host.pki,
+            "--encap-ip", host.ip, "--ovs-rundir", d, "--ovs-dbdir", d, "--ovs-logdir", d,
             "--ovn-rundir", d, "--ovn-logdir", d)
     # The underlay port and the tunnel IP live on br-phy (userspace tunnelling).
     host.vsctl("--may-exist", "add-br", "br-phy", "--", "set", "Bridge", "br-phy",
@@ -189,7 +202,10 @@ def _driver_and_dockerd(host: Host) -> None:
     # The driver first: a dockerd that restores dockovn networks looks the plugin up at boot.
     start_driver(host.ns, host.dir, host.plugins,
                  ["--ovs-db", host.ovs_db, "--docker-host", host.docker_host,
-                  "--pidfile", host.pidfile("driver")])
+                  "--pidfile", host.pidfile("driver"),
+                  # gc while running, faster than the defaults (30 s, 60 s), so the test
+                  # of reclaiming what an outage left does not wait a minute.
+                  "--gc-interval", str(GC_INTERVAL), "--gc-min-age", str(GC_MIN_AGE)])
     start_dockerd(host.ns, host.dir, host.plugins, host.docker_host, host.pidfile("docker"))
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
-from dockovn.cli.common import console, friendly_errors, status_table
-from dockovn.deploy import central
+from dockovn.cli.common import console, err_console, friendly_errors, status_table
+from dockovn.deploy import central, pki
 
 _defaults = central.CentralConfig()
 
@@ -21,9 +23,15 @@ def central_options(fn):
         click.option("--sb-addr", default=_defaults.sb_addr, show_default=True,
                      help="Address the Southbound DB listens on."),
         click.option("--sb-port", default=_defaults.sb_port, show_default=True),
-        click.option("--ssl-key", default=None, help="Private key (ovs-pki): listen with SSL."),
-        click.option("--ssl-cert", default=None, help="Certificate signed by --ssl-ca."),
+        click.option("--pki-dir", default=None,
+                     help="The central's CA and certificates [default: DBDIR/pki, made on "
+                          "first start]."),
+        click.option("--ssl-key", default=None, help="Use this server key instead of the CA's."),
+        click.option("--ssl-cert", default=None, help="Server certificate signed by --ssl-ca."),
         click.option("--ssl-ca", default=None, help="CA certificate clients are checked against."),
+        click.option("--insecure-tcp", is_flag=True,
+                     help="Listen on plain TCP without authentication (anyone reaching the "
+                          "port can rewrite OVN's state)."),
     ]):
         fn = opt(fn)
     return fn
@@ -40,9 +48,45 @@ def central_group() -> None:
 def start(**kwargs) -> None:
     """Start NB, SB and ovn-northd (what is already running is left alone)."""
     cfg = central.CentralConfig(**kwargs)
+    warning = cfg.insecure_warning()
+    if warning:
+        err_console.print(f"[yellow]warning:[/] {warning}")
     started = central.start(cfg)
     console.print(f"OVN central {'started' if started else 'already running'}: "
                   f"NB {cfg.listen('nb')}, SB {cfg.listen('sb')}")
+    if cfg.ssl:
+        console.print("hosts join with a bundle: dockovn central issue-cert HOST --out "
+                      "HOST.tar.gz, then on HOST: dockovn host setup --bundle HOST.tar.gz "
+                      "--encap-ip IP")
+
+
+@central_group.command("issue-cert")
+@click.argument("host")
+@click.option("--out", "out_path", default=None,
+              help="Where to write the bundle [default: ./HOST.tar.gz].")
+@click.option("--address", default=None,
+              help="The central's address(es) as hosts reach them, a,b,c for several "
+                   "[default: --nb-addr/--sb-addr].")
+@central_options
+@friendly_errors
+def issue_cert(host: str, out_path: str | None, address: str | None, **kwargs) -> None:
+    """Issue HOST's certificate and write the bundle `host setup --bundle` installs.
+
+    HOST becomes the host's chassis name (its OVS system-id); the Southbound DB lets
+    that certificate change only that chassis' rows.
+    """
+    cfg = central.CentralConfig(**kwargs)
+    if not cfg.ssl:
+        raise click.UsageError("the central listens on plain TCP (--insecure-tcp): no "
+                               "certificates to issue")
+    nb, sb = central.client_remotes(cfg, address)
+    bundle = pki.issue_bundle(cfg.pki, host, nb, sb)
+    out_path = out_path or f"{host}.tar.gz"
+    fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(bundle)
+    console.print(f"bundle for {host} written to {out_path} (NB {nb}, SB {sb}); it holds "
+                  "the host's private key: copy it to the host only")
 
 
 @central_group.command("stop")

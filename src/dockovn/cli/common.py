@@ -14,11 +14,13 @@ from dockovn.host.ovs import LocalSwitch, OvsError
 from dockovn.ovn.nb import Northbound, NorthboundError
 from dockovn.ovsdb import SslFiles
 
-FALLBACK_NB = "tcp:127.0.0.1:6641"
-FALLBACK_SB = "tcp:127.0.0.1:6642"
+# Without a host set-up: the central on this machine, through its unix sockets.
+FALLBACK_NB = "unix:/var/run/ovn/ovnnb_db.sock"
+FALLBACK_SB = "unix:/var/run/ovn/ovnsb_db.sock"
 
 # Piped output (tests, scripts) would be cut at 80 columns; tables need more.
 console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 def host_connection(ovs_db: str) -> tuple[str, str, SslFiles | None]:
@@ -32,7 +34,6 @@ def host_connection(ovs_db: str) -> tuple[str, str, SslFiles | None]:
     finally:
         ovs.close()
     return cfg.get("ovn-nb", FALLBACK_NB), cfg.get("ovn-remote", FALLBACK_SB), ssl
-
 
 
 def open_northbound(nb: str | None, ovs_db: str, timeout: float = 5) -> Northbound:

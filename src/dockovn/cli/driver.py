@@ -34,18 +34,20 @@ LOG = logging.getLogger("dockovn.driver")
 
 def run_driver(mode: str, nb_remote: str | None, ovs_db: str, bridge: str | None,
                plugin_dir: str, mtu: int, docker_host: str, request_timeout: float,
-               pidfile: str | None, gc_min_age: float, os_cloud: str | None = None,
+               pidfile: str | None, gc_min_age: float, gc_interval: float = 30.0,
+               os_cloud: str | None = None,
                neutron_url: str | None = None, vif_id: str | None = None,
                os_password: str | None = None) -> None:
     if pidfile:
         write_pidfile(pidfile)
     if mode == "underlay":
         plugin, background, closers = underlay_plugin(
-            ovs_db, bridge or "breth0", docker_host, request_timeout, gc_min_age, os_cloud,
-            neutron_url, vif_id, os_password)
+            ovs_db, bridge or "breth0", docker_host, request_timeout, gc_min_age, gc_interval,
+            os_cloud, neutron_url, vif_id, os_password)
     else:
         plugin, background, closers = overlay_plugin(
-            nb_remote, ovs_db, bridge or "br-int", mtu, docker_host, request_timeout, gc_min_age)
+            nb_remote, ovs_db, bridge or "br-int", mtu, docker_host, request_timeout, gc_min_age,
+            gc_interval)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -65,11 +67,12 @@ def run_driver(mode: str, nb_remote: str | None, ovs_db: str, bridge: str | None
             os.unlink(pidfile)
 
 
-def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout, gc_min_age):
+def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout, gc_min_age,
+                   gc_interval):
     """OVN logical switches (overlay mode): the driver, OVN IPAM, and the watchers."""
     recorded_nb, _, ssl = host_connection(ovs_db)  # SSL files: OVS's SSL row (host setup)
     nb_remote = nb_remote or recorded_nb
-    nb = Northbound(nb_remote, timeout=request_timeout, ssl=ssl)
+    nb = Northbound(nb_remote, timeout=request_timeout, ssl=ssl)  # bounded per request too
     ovs = LocalSwitch(ovs_db, bridge, timeout=request_timeout)
     host_config = ovs.host_config()
     host_id = host_config.get("system-id") or socket.gethostname()
@@ -83,15 +86,16 @@ def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout,
     background = [names.start, replicator.start, backends.start]
     if gc_min_age >= 0:  # reconcile with NB, OVS and dockerd (off the request path)
         background.append(lambda: collector.run_in_background(
-            Collector(nb, ovs, host_id, lambda: DockerEngine(docker_host), gc_min_age)))
+            Collector(nb, ovs, host_id, lambda: DockerEngine(docker_host), gc_min_age),
+            interval=gc_interval))
     LOG.info("dockovn driver (overlay): host %s (%s), NB %s, OVS %s (%s datapath), MTU %d",
              hostname, host_id, nb_remote, ovs_db, "userspace" if userspace else "kernel", mtu)
     plugin = PluginApp(driver, OvnIpam(nb), request_timeout=request_timeout)
     return plugin, background, [names.stop, replicator.stop, backends.stop, nb.close, ovs.close]
 
 
-def underlay_plugin(ovs_db, bridge, docker_host, request_timeout, gc_min_age, os_cloud,
-                    neutron_url, vif_id, password):
+def underlay_plugin(ovs_db, bridge, docker_host, request_timeout, gc_min_age, gc_interval,
+                    os_cloud, neutron_url, vif_id, password):
     """Neutron child ports behind the VM's bridge (underlay mode)."""
     neutron = open_neutron(os_cloud, neutron_url, vif_id, password, request_timeout)
     try:
@@ -110,7 +114,8 @@ def underlay_plugin(ovs_db, bridge, docker_host, request_timeout, gc_min_age, os
     background = []
     if gc_min_age >= 0:  # what a Neutron outage left (off the request path)
         background.append(lambda: collector.run_in_background(UnderlayCollector(
-            neutron, vm_bridge, vif_id, lambda: DockerEngine(docker_host), gc_min_age)))
+            neutron, vm_bridge, vif_id, lambda: DockerEngine(docker_host), gc_min_age),
+            interval=gc_interval))
     return plugin, background, [neutron.close, vm_bridge.close]
 
 
@@ -128,7 +133,7 @@ def write_pidfile(path: str) -> None:
                    "OpenStack VM on Neutron networks (OS_* credentials, OS_VIF_ID).")
 @click.option("--nb", "nb_remote", default=None, envvar="DOCKOVN_NB",
               help="OVN Northbound connection, comma-separated for a cluster "
-                   "[default: as `dockovn host setup` recorded it, else tcp:127.0.0.1:6641].")
+                   "[default: as `dockovn host setup` recorded it, else the local unix socket].")
 @click.option("--ovs-db", default=DEFAULT_OVS_DB, show_default=True, envvar="DOCKOVN_OVS_DB",
               help="Local Open vSwitch database.")
 @click.option("--bridge", default=None,
@@ -143,8 +148,10 @@ def write_pidfile(path: str) -> None:
               help="Seconds before a plugin request is answered with an error.")
 @click.option("--pidfile", default=None, help="Write the driver's pid here (removed on exit).")
 @click.option("--gc-min-age", default=60.0, show_default=True,
-              help="At start, remove stale state older than this many seconds (`dockovn gc`); "
-                   "negative: do not.")
+              help="At start and every --gc-interval, remove stale state older than this many "
+                   "seconds (`dockovn gc`); negative: never. Keep it above --request-timeout.")
+@click.option("--gc-interval", default=30.0, show_default=True,
+              help="Seconds between gc passes while the driver runs (0: only at start).")
 @underlay_options
 def driver_command(**kwargs) -> None:
     """Run the Docker network plugin in the foreground."""

@@ -14,7 +14,10 @@ from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch, OvsError
 from dockovn.host.vm_bridge import VmBridge
 from dockovn.network.collector import BaseCollector
 from dockovn.network.overlay.gc import Collector
+from dockovn.network.overlay import dead_host
 from dockovn.network.underlay.gc import UnderlayCollector
+from dockovn.ovn.nb import NorthboundError
+from dockovn.ovn.sb import Southbound
 
 
 @click.command("gc")
@@ -27,11 +30,20 @@ from dockovn.network.underlay.gc import UnderlayCollector
 @click.option("--ovs-db", default=DEFAULT_OVS_DB, show_default=True)
 @click.option("--bridge", default=None, help="[default: br-int; underlay: breth0]")
 @click.option("--docker-host", default=DEFAULT_DOCKER_HOST, show_default=True, envvar="DOCKER_HOST")
+@click.option("--forget-host", default=None, metavar="HOST",
+              help="Instead: remove everything HOST (chassis name or hostname), gone for "
+                   "good, left in NB: its containers' ports and addresses, its network views.")
+@click.option("--sb", default=None,
+              help="With --forget-host: also delete HOST's chassis from this SB (needs full "
+                   "access: the central's unix socket).")
+@click.option("--yes", is_flag=True, help="With --forget-host: do not ask.")
 @underlay_options
 def gc(mode: str, dry_run: bool, min_age: float, nb: str | None, ovs_db: str,
-       bridge: str | None, docker_host: str, vif_id: str | None, os_cloud: str | None,
-       neutron_url: str | None) -> None:
+       bridge: str | None, docker_host: str, forget_host: str | None, sb: str | None,
+       yes: bool, vif_id: str | None, os_cloud: str | None, neutron_url: str | None) -> None:
     """Find and remove state whose container, endpoint or network is gone."""
+    if forget_host:
+        return _forget_host(forget_host, nb, ovs_db, sb, dry_run, yes)
     closers = []
     try:
         if mode == "underlay":
@@ -68,6 +80,49 @@ def gc(mode: str, dry_run: bool, min_age: float, nb: str | None, ovs_db: str,
     console.print(table)
     if any(o.startswith("failed") for _, o in results):
         raise SystemExit(1)
+
+
+def _forget_host(host: str, nb: str | None, ovs_db: str, sb: str | None, dry_run: bool,
+                 yes: bool) -> None:
+    nbc = open_northbound(nb, ovs_db, timeout=10)
+    try:
+        state = dead_host.find(nbc, host)
+        chassis = None
+        if sb:
+            sbc = Southbound(sb, timeout=10)
+            try:
+                chassis = sbc.chassis_named(host)
+                if chassis and not dry_run and (yes or click.confirm(
+                        f"delete chassis {chassis} from the Southbound DB?")):
+                    sbc.delete_chassis(chassis)
+                    console.print(f"chassis {chassis} deleted")
+            finally:
+                sbc.close()
+        if state.empty:
+            console.print(f"nothing of host {host} in NB")
+            return
+        table = Table(title=f"state of host {host}" + (" (dry run)" if dry_run else ""))
+        for col in ("network", "port", "container"):
+            table.add_column(col)
+        for switch, port, who in state.ports:
+            table.add_row(switch[:12], port[:12], who)
+        console.print(table)
+        console.print(f"{len(state.ports)} port(s), "
+                      f"{sum(len(a) for a in state.releases.values())} address(es), "
+                      f"{sum(len(k) for k in state.aliases.values())} network view(s)")
+        if dry_run:
+            return
+        if not yes and not click.confirm(f"host {host} is gone for good: remove all this?"):
+            raise click.ClickException("nothing removed")
+        try:
+            dead_host.forget(nbc, state)
+        except NorthboundError as exc:
+            raise click.ClickException(str(exc)) from exc
+        console.print(f"host {host} forgotten" + (
+            "" if sb or chassis else "; on the central, `ovn-sbctl chassis-del` its chassis "
+            "(or pass --sb unix:/var/run/ovn/ovnsb_db.sock there)"))
+    finally:
+        nbc.close()
 
 
 def _open(cls, ovs_db: str, bridge: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dockovn.cli.common import console, friendly_errors, status_table
-from dockovn.deploy import chassis
+from dockovn.deploy import chassis, pki
 from dockovn.deploy.openvswitch import OvsPaths
 from dockovn.ovsdb import SslFiles
 
@@ -35,9 +35,18 @@ def host_group() -> None:
 
 
 @host_group.command("setup")
-@click.option("--central", required=True,
-              help="Central address(es), e.g. 10.0.0.1 or a,b,c for a Raft cluster; "
-                   "tcp:/ssl: connection strings are taken as given.")
+@click.option("--bundle", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="What `dockovn central issue-cert HOST` wrote: CA, this host's "
+                   "certificate and the central's addresses (SSL; the default way).")
+@click.option("--pki-dir", default="/etc/dockovn/pki", show_default=True,
+              help="Where --bundle's files are installed.")
+@click.option("--central", default=None,
+              help="Central address(es) (a,b,c for a Raft cluster) [default: the bundle's]; "
+                   "'local' for the central on this machine (unix sockets); "
+                   "tcp:/ssl:/unix: connection strings are taken as given.")
+@click.option("--insecure-tcp", is_flag=True,
+              help="Bare --central addresses mean plain TCP (a central started with "
+                   "--insecure-tcp).")
 @click.option("--encap-ip", required=True, help="This host's tunnel endpoint address.")
 @click.option("--encap-type", type=click.Choice(["geneve", "vxlan"]), default="geneve",
               show_default=True)
@@ -49,13 +58,25 @@ def host_group() -> None:
 @click.option("--ssl-ca", default=None, help="CA certificate central's is checked against.")
 @host_options
 @friendly_errors
-def setup(ssl_key, ssl_cert, ssl_ca, **kwargs) -> None:
+def setup(ssl_key, ssl_cert, ssl_ca, bundle, pki_dir, central, nb, sb, **kwargs) -> None:
     """Point Open vSwitch at OVN and start ovn-controller (idempotent)."""
     given = [f for f in (ssl_key, ssl_cert, ssl_ca) if f]
     if given and len(given) != 3:
         raise click.UsageError("--ssl-key, --ssl-cert and --ssl-ca go together")
+    if given and bundle:
+        raise click.UsageError("--bundle brings its own SSL files: drop --ssl-*")
     ssl = SslFiles(ssl_key, ssl_cert, ssl_ca) if given else None
-    result = chassis.setup(_config(ssl=ssl, **kwargs))
+    name = None
+    if bundle:
+        installed = pki.install_bundle(bundle, pki_dir)
+        ssl, name = installed.files, installed.chassis
+        if not central:
+            nb, sb = nb or installed.nb, sb or installed.sb
+    if not (central or (nb and sb)):
+        raise click.UsageError("say where the central is: --bundle (from `dockovn central "
+                               "issue-cert`), --central ADDR, or --central local")
+    result = chassis.setup(_config(ssl=ssl, chassis=name, central=central or "",
+                                   nb=nb, sb=sb, **kwargs))
     for key, value in result.settings.items():
         console.print(f"  {key} = {value}")
     console.print("host ready: ovn-controller running, br-int present")

@@ -45,8 +45,10 @@ def up(encap_ip: str, image: bool) -> None:
         console.print(f"[green]✓[/] {what}: {'started' if did else 'already running'}")
 
     step("ovs", "Open vSwitch", openvswitch.start)
-    step("central", "OVN central (NB 127.0.0.1:6641, SB 127.0.0.1:6642)", central.start)
-    cfg = chassis.HostConfig(central="127.0.0.1", encap_ip=encap_ip)
+    # The central listens on SSL (127.0.0.1:6641/6642, its own CA) for hosts that join
+    # later; this host talks to it through its unix sockets: no TCP, no certificate.
+    step("central", "OVN central (SSL on 127.0.0.1:6641/6642)", central.start)
+    cfg = chassis.HostConfig(central=chassis.LOCAL, encap_ip=encap_ip)
     step("controller", "host set-up + ovn-controller",
          lambda: chassis.setup(cfg).controller_started)
     # The driver before dockerd: a dockerd restoring dockovn networks looks the plugin up at boot.

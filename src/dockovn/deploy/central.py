@@ -2,14 +2,22 @@
 
 File names match Debian's ovn-ctl, so `ovn-nbctl`/`ovn-sbctl` find the DBs
 with no flags and a central started either way is recognised as running.
+
+Secure by default: NB and SB listen with SSL only (``pssl:``), with certificates
+from the central's own CA (``deploy/pki.py``, made on first start), and every
+client must present a certificate that CA signed. The SB listener carries
+``role=ovn-controller``: a chassis may change only its own rows. ovn-northd and
+local tools use the unix sockets. Plain TCP only with ``insecure_tcp``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 
-from dockovn.deploy import procs
+from dockovn.deploy import pki, procs
+from dockovn.ovsdb import SslFiles
 
 SCHEMAS = {"nb": "/usr/share/ovn/ovn-nb.ovsschema", "sb": "/usr/share/ovn/ovn-sb.ovsschema"}
 DB_NAMES = {"nb": "OVN_Northbound", "sb": "OVN_Southbound"}
@@ -26,14 +34,40 @@ class CentralConfig:
     nb_port: int = 6641
     sb_addr: str = "127.0.0.1"
     sb_port: int = 6642
-    # With all three, NB and SB listen with SSL only (pssl:), keys made with ovs-pki.
+    # The servers' own key, certificate and CA; default: the central's CA in pki_dir.
     ssl_key: str | None = None
     ssl_cert: str | None = None
     ssl_ca: str | None = None
+    pki_dir: str | None = None          # default: <dbdir>/pki
+    insecure_tcp: bool = False          # plain TCP, no authentication: only when asked for
 
     @property
     def ssl(self) -> bool:
-        return bool(self.ssl_key and self.ssl_cert and self.ssl_ca)
+        return not self.insecure_tcp
+
+    @property
+    def pki(self) -> str:
+        return self.pki_dir or os.path.join(self.dbdir, "pki")
+
+    def ssl_files(self) -> SslFiles:
+        """The servers' SSL files: the ones given, else the central CA's (made if missing)."""
+        given = [f for f in (self.ssl_key, self.ssl_cert, self.ssl_ca) if f]
+        if given and len(given) != 3:
+            raise procs.SetupError("--ssl-key, --ssl-cert and --ssl-ca go together")
+        if given:
+            return SslFiles(self.ssl_key, self.ssl_cert, self.ssl_ca)
+        return pki.central_files(self.pki)
+
+    def insecure_warning(self) -> str | None:
+        """What to tell the user when plain TCP listens beyond loopback."""
+        if not self.insecure_tcp:
+            return None
+        exposed = [a for a in {self.nb_addr, self.sb_addr} if not _loopback(a)]
+        if not exposed:
+            return None
+        return (f"NB/SB listen on plain TCP on {', '.join(sorted(exposed))} without "
+                "authentication: anyone who reaches it (containers included) can rewrite "
+                "OVN's state. Drop --insecure-tcp to use SSL.")
 
     def db(self, which: str) -> str:
         return os.path.join(self.dbdir, f"ovn{which}_db.db")
@@ -54,6 +88,13 @@ class CentralConfig:
         return {"OVN_RUNDIR": self.rundir, "OVS_RUNDIR": self.rundir}
 
 
+def _loopback(addr: str) -> bool:
+    try:
+        return ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return addr == "localhost"
+
+
 def _start_db(cfg: CentralConfig, which: str) -> bool:
     pidfile = cfg.pidfile(f"ovn{which}_db")
     if procs.running(pidfile, "ovsdb-server"):
@@ -68,16 +109,26 @@ def _start_db(cfg: CentralConfig, which: str) -> bool:
         # as with ovn-ctl, so set-connection keeps working.
         f"--remote=db:{DB_NAMES[which]},{GLOBAL_TABLES[which]},connections",
         f"--unixctl={os.path.join(cfg.rundir, f'ovn{which}_db.ctl')}",
-        *([f"--private-key={cfg.ssl_key}", f"--certificate={cfg.ssl_cert}",
-           f"--ca-cert={cfg.ssl_ca}"] if cfg.ssl else []),
+        # SSL files from the DB's SSL row (as ovn-ctl does), so a re-run can change them.
+        f"--private-key=db:{DB_NAMES[which]},SSL,private_key",
+        f"--certificate=db:{DB_NAMES[which]},SSL,certificate",
+        f"--ca-cert=db:{DB_NAMES[which]},SSL,ca_cert",
     ], f"starting the OVN {which.upper()} database", env=cfg.env)
     return True
 
 
-def _configure_db(cfg: CentralConfig, which: str) -> None:
+def _configure_db(cfg: CentralConfig, which: str, ssl: SslFiles | None) -> None:
     db = f"--db=unix:{cfg.sock(which)}"
     procs.run([CTL[which], db, "init"], f"initialising OVN {which.upper()}", env=cfg.env)
-    procs.run([CTL[which], db, "set-connection", cfg.listen(which)],
+    if ssl:
+        procs.run([CTL[which], db, "set-ssl", ssl.key, ssl.cert, ssl.ca],
+                  f"giving OVN {which.upper()} its certificate", env=cfg.env)
+    else:
+        procs.run([CTL[which], db, "del-ssl"], f"removing OVN {which.upper()}'s SSL", env=cfg.env)
+    # SB clients over the network are chassis: OVN's RBAC lets each change only its own
+    # rows (the certificate's CN must be the chassis name).
+    role = ["role=ovn-controller"] if which == "sb" and ssl else []
+    procs.run([CTL[which], db, "set-connection", *role, cfg.listen(which)],
               f"making OVN {which.upper()} listen on {cfg.listen(which)}", env=cfg.env)
 
 
@@ -85,10 +136,11 @@ def start(cfg: CentralConfig = CentralConfig()) -> bool:
     """Start what is not running and (re)apply the listening addresses. True if anything started."""
     for d in (cfg.rundir, cfg.logdir, cfg.dbdir):
         os.makedirs(d, exist_ok=True)
+    ssl = cfg.ssl_files() if cfg.ssl else None
     started = _start_db(cfg, "nb")
     started = _start_db(cfg, "sb") or started
     for which in ("nb", "sb"):
-        _configure_db(cfg, which)
+        _configure_db(cfg, which, ssl)
     if not procs.running(cfg.pidfile("ovn-northd"), "ovn-northd"):
         procs.run([
             "ovn-northd", "--detach", "--no-chdir",
@@ -98,6 +150,26 @@ def start(cfg: CentralConfig = CentralConfig()) -> bool:
         ], "starting ovn-northd", env=cfg.env)
         started = True
     return started
+
+
+def client_remotes(cfg: CentralConfig, address: str | None = None) -> tuple[str, str]:
+    """(NB, SB) connection strings for hosts: ``address`` (a,b,c for several) or the
+    listening addresses, which must then be ones a host can reach."""
+    scheme = "ssl" if cfg.ssl else "tcp"
+
+    def remotes(addrs: str, port: int) -> str:
+        parts = [a.strip() for a in addrs.split(",") if a.strip()]
+        for a in parts:
+            if a in ("0.0.0.0", "::"):
+                raise procs.SetupError(f"the central listens on {a}: say with --address "
+                                       "which address hosts reach it at")
+        if not parts:
+            raise procs.SetupError("--address needs at least one address")
+        return ",".join(f"{scheme}:[{a}]:{port}" if ":" in a else f"{scheme}:{a}:{port}"
+                        for a in parts)
+
+    return (remotes(address or cfg.nb_addr, cfg.nb_port),
+            remotes(address or cfg.sb_addr, cfg.sb_port))
 
 
 def stop(cfg: CentralConfig = CentralConfig()) -> None:

@@ -17,6 +17,10 @@ from dockovn.host.ovs import LocalSwitch
 from dockovn.ovsdb import SslFiles
 
 
+LOCAL = "local"  # --central local: the central on this machine, through its unix sockets
+LOCAL_SOCKETS = {6641: "ovnnb_db.sock", 6642: "ovnsb_db.sock"}
+
+
 def connection_string(central: str, port: int, scheme: str = "tcp") -> str:
     """``a,b`` -> ``tcp:a:PORT,tcp:b:PORT`` (or ssl:); full connection strings pass through."""
     remotes = []
@@ -33,7 +37,7 @@ def connection_string(central: str, port: int, scheme: str = "tcp") -> str:
 
 @dataclass(frozen=True)
 class HostConfig:
-    central: str = "127.0.0.1"
+    central: str = LOCAL
     encap_ip: str = "127.0.0.1"
     encap_type: str = "geneve"
     nb: str | None = None  # full NB connection string; default from --central
@@ -44,18 +48,33 @@ class HostConfig:
     bridge: str = "br-int"
     hostname: str | None = None  # the chassis' name in OVN (default: the machine's)
     ssl: SslFiles | None = None  # talk to central over SSL with these ovs-pki files
+    chassis: str | None = None   # the OVS system-id to use (a bundle's certificate CN)
+    insecure_tcp: bool = False   # bare --central addresses mean plain TCP
+    central_rundir: str = "/var/run/ovn"  # where a local central's sockets are
 
     @property
     def scheme(self) -> str:
         return "ssl" if self.ssl else "tcp"
 
+    def _remote(self, port: int) -> str:
+        if self.central == LOCAL:
+            return f"unix:{os.path.join(self.central_rundir, LOCAL_SOCKETS[port])}"
+        bare = [p for p in self.central.split(",")
+                if p.strip() and not p.strip().startswith(("tcp:", "ssl:", "unix:"))]
+        if bare and not self.ssl and not self.insecure_tcp:
+            raise procs.SetupError(
+                "the central listens on SSL: on the central run `dockovn central issue-cert "
+                "HOST` and pass the bundle with --bundle (or --central local on the central's "
+                "own machine; --insecure-tcp only for a central started with it)")
+        return connection_string(self.central, port, self.scheme)
+
     @property
     def nb_remote(self) -> str:
-        return self.nb or connection_string(self.central, 6641, self.scheme)
+        return self.nb or self._remote(6641)
 
     @property
     def sb_remote(self) -> str:
-        return self.sb or connection_string(self.central, 6642, self.scheme)
+        return self.sb or self._remote(6642)
 
     @property
     def controller_pidfile(self) -> str:
@@ -75,6 +94,7 @@ class SetupResult:
 
 def setup(cfg: HostConfig) -> SetupResult:
     """Configure OVS for OVN and start ovn-controller."""
+    sb_remote, nb_remote = cfg.sb_remote, cfg.nb_remote  # refuse bad input before any change
     openvswitch.start(cfg.ovs)
     if cfg.ssl:
         # ovn-controller takes its SSL files from OVS's SSL row; so does dockovn's driver.
@@ -85,15 +105,17 @@ def setup(cfg: HostConfig) -> SetupResult:
         current = ovs.host_config()
         datapath = "system" if openvswitch.kernel_datapath_available() else "netdev"
         wanted = {
-            "system-id": current.get("system-id") or str(uuid.uuid4()),
-            "ovn-remote": cfg.sb_remote,
-            "ovn-nb": cfg.nb_remote,  # not read by OVN: where dockovn's driver finds NB
+            # A bundle names the chassis: OVN's RBAC matches it with the certificate.
+            "system-id": cfg.chassis or current.get("system-id") or str(uuid.uuid4()),
+            "ovn-remote": sb_remote,
+            "ovn-nb": nb_remote,  # not read by OVN: where dockovn's driver finds NB
             "ovn-encap-ip": cfg.encap_ip,
             "ovn-encap-type": cfg.encap_type,
             "ovn-bridge": cfg.bridge,
             "ovn-bridge-datapath-type": datapath,
             # ovn-controller names the chassis after this; dockovn shows it.
-            "hostname": cfg.hostname or current.get("hostname") or socket.gethostname(),
+            "hostname": (cfg.hostname or cfg.chassis or current.get("hostname")
+                         or socket.gethostname()),
         }
         changed = {k: v for k, v in wanted.items() if current.get(k) != v}
         if changed:

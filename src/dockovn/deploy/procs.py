@@ -59,11 +59,12 @@ def running(pidfile: str, comm: str | None = None) -> int | None:
 
 
 def run(cmd: list[str], what: str, env: dict[str, str] | None = None,
-        timeout: float = 60) -> str:
+        timeout: float = 60, cwd: str | None = None) -> str:
     """Run a tool to completion; SetupError with its stderr if it fails."""
     full_env = {**os.environ, **(env or {})}
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)
+        done = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout,
+                              cwd=cwd)
     except FileNotFoundError:
         raise SetupError(f"{what}: {cmd[0]} is not installed") from None
     except subprocess.TimeoutExpired:

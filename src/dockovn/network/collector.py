@@ -98,23 +98,44 @@ class BaseCollector:
 
 
 def run_in_background(collector: BaseCollector, retry_seconds: float = 2.0,
-                      attempts: int = 30) -> threading.Thread:
-    """At driver start: reconcile once dockerd answers (never before the socket is served:
-    a dockerd at boot may be waiting on this very plugin)."""
-    def work() -> None:
+                      attempts: int = 30, interval: float = 0.0,
+                      stop: threading.Event | None = None) -> threading.Thread:
+    """Reconcile once dockerd answers (never before the socket is served: a dockerd at
+    boot may be waiting on this very plugin), then every ``interval`` seconds (0: once).
+
+    The periodic pass is what reclaims state a failed request left while the driver
+    runs (a `docker rm` during an NB outage leaves its port holding its address)."""
+    stop = stop or threading.Event()
+
+    def first_pass() -> bool:
         for _ in range(attempts):
             try:
                 results = collector.run()
             except Exception as exc:  # dockerd not answering yet
                 LOG.debug("gc at start: %s; retrying", exc)
-                time.sleep(retry_seconds)
+                if stop.wait(retry_seconds):
+                    return False
                 continue
-            removed = [item for item, outcome in results if outcome == "removed"]
-            LOG.info("gc at start: removed %d stale item(s)%s", len(removed),
-                     ": " + ", ".join(sorted({i.kind for i in removed})) if removed else "")
-            return
+            _report("gc at start", results, always=True)
+            return True
         LOG.warning("gc at start: dockerd never answered; skipped")
+        return False
+
+    def work() -> None:
+        first_pass()
+        while interval > 0 and not stop.wait(interval):
+            try:
+                _report("gc", collector.run(), always=False)
+            except Exception as exc:  # dockerd or central away: next round
+                LOG.debug("gc: %s; next round in %gs", exc, interval)
 
     thread = threading.Thread(target=work, name="dockovn-gc", daemon=True)
     thread.start()
     return thread
+
+
+def _report(what: str, results: list[tuple[Stale, str]], always: bool) -> None:
+    removed = [item for item, outcome in results if outcome == "removed"]
+    if removed or always:
+        LOG.info("%s: removed %d stale item(s)%s", what, len(removed),
+                 ": " + ", ".join(sorted({i.kind for i in removed})) if removed else "")

@@ -22,6 +22,8 @@ IPAM = PREFIX + "ipam"                  # "dockovn": cluster-wide pool; "docker"
 DOCKER_ID_PREFIX = PREFIX + "docker-id:"
 
 ROUTER = PREFIX + "router"              # the named router (-o dockovn.router), if any
+AUX_ADDRESSES = PREFIX + "aux-addresses"  # --aux-address reservations, space-separated: kept
+                                        # in the pool while the network exists on any host
 CREATED_AT = PREFIX + "created-at"      # unix time; `dockovn gc` spares what is younger
 
 # Logical_Switch_Port

@@ -33,6 +33,7 @@ class NetworkSpec:
     address_space: str = ""     # whose IPAM gave the pool
     adopt: str | None = None    # an existing switch this network is another host's view of
     router: str | None = None   # a named router shared with other networks (opt-in routing)
+    aux: tuple[str, ...] = ()   # --aux-address reservations (addresses, both families)
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,20 @@ def network_spec(req: CreateNetworkRequest, default_mtu: int) -> NetworkSpec:
     if router is not None and not (isinstance(router, str) and ROUTER_NAME.fullmatch(router)):
         raise DriverError(f"option {ROUTER_OPTION}={router!r}: use 1-40 letters, digits, . _ -")
     space = (req.ipv4_data or [None])[0].address_space
-    return NetworkSpec(subnet, gateway, subnet6, gateway6, mtu, space, adopt, router)
+    return NetworkSpec(subnet, gateway, subnet6, gateway6, mtu, space, adopt, router,
+                       aux_addresses(req))
+
+
+def aux_addresses(req: CreateNetworkRequest) -> tuple[str, ...]:
+    """The --aux-address reservations Docker's IPAM made for the network ("ip/len" values)."""
+    found = []
+    for data in (req.ipv4_data or []) + (req.ipv6_data or []):
+        for key, value in (data.aux_addresses or {}).items():
+            try:
+                found.append(str(ipaddress.ip_interface(value).ip))
+            except ValueError:
+                raise DriverError(f"invalid --aux-address {key}={value!r}") from None
+    return tuple(sorted(found))
 
 
 def endpoint_spec(req: CreateEndpointRequest, subnet: str, subnet6: str | None) -> EndpointSpec:

@@ -19,8 +19,9 @@ from ovsdbapp.backend.ovs_idl import command as ovs_command
 from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
-from dockovn.ovsdb import (OwnConnection, SslFiles, close_api, commit, connected, describe,
-                           open_api, reading)
+from dockovn.ovn.routers import DeleteRouterPort, EnsureRouter
+from dockovn.ovsdb import (BoundedTransactions, OwnConnection, SslFiles, close_api, commit,
+                           connected, describe, open_api, reading)
 
 LOG = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def _port(row, switch_name: str) -> LogicalPort:
     )
 
 
-class _NbApi(OwnConnection, impl_idl.OvnNbApiIdlImpl):
+class _NbApi(BoundedTransactions, OwnConnection, impl_idl.OvnNbApiIdlImpl):
     pass
 
 
@@ -232,8 +233,8 @@ class Northbound:
                              other_config=other_config or {})
         commands = [ls]
         if attach is not None:
-            lr = self.api.lr_add(attach.router, may_exist=True,
-                                 external_ids=attach.router_external_ids)
+            # Not lr_add(may_exist=True): routers have no name index (see routers.py).
+            lr = EnsureRouter(self.api, attach.router, attach.router_external_ids)
             commands += [
                 lr,
                 self.api.lrp_add(lr, attach.router_port, attach.mac, list(attach.networks)),
@@ -253,11 +254,8 @@ class Northbound:
             pool = self.pool(pool_name)
             if pool is not None:
                 commands.append(self.api.db_destroy("Address_Set", pool.uuid))
-        router = self._router_of(router_port) if router_port else None
-        if router is not None:
-            commands.append(self.api.lrp_del(router_port, if_exists=True))
-            if [p for p in router.ports if p.name != router_port] == []:
-                commands.append(self.api.lr_del(router.name, if_exists=True))
+        if router_port:
+            commands.append(DeleteRouterPort(self.api, router_port))
         self._commit(f"deleting logical switch {name}", *commands)
 
     @reading
@@ -269,20 +267,7 @@ class Northbound:
 
     def delete_router_port(self, router_port: str) -> None:
         """Delete a router port, and its router when it was the last one."""
-        router = self._router_of(router_port)
-        if router is None:
-            return
-        commands = [self.api.lrp_del(router_port, if_exists=True)]
-        if [p for p in router.ports if p.name != router_port] == []:
-            commands.append(self.api.lr_del(router.name, if_exists=True))
-        self._commit(f"deleting router port {router_port}", *commands)
-
-    @reading
-    def _router_of(self, router_port: str):
-        for router in self.api.tables["Logical_Router"].rows.values():
-            if any(p.name == router_port for p in router.ports):
-                return router
-        return None
+        self._commit(f"deleting router port {router_port}", DeleteRouterPort(self.api, router_port))
 
     def set_switch_ids(self, name: str, external_ids: dict[str, str]) -> None:
         """Set some external_ids keys (a partial-map mutate, not a rewrite)."""
@@ -322,6 +307,27 @@ class Northbound:
             return
         self._commit(f"deleting logical switch port {port_name}",
                      self.api.lsp_del(port_name, if_exists=True))
+
+    def forget_ports(self, ports: list[tuple[str, str]], releases: dict[str, list[str]],
+                     switch_keys: dict[str, list[str]]) -> None:
+        """In one transaction: delete ``(switch, port)``s, return addresses to pools,
+        drop external_ids keys of switches. What is gone already is skipped."""
+        commands = []
+        for switch_name, port_name in ports:
+            row = self.api.lookup("Logical_Switch_Port", port_name, default=None)
+            if row is not None:
+                commands.append(self.api.db_remove("Logical_Switch", switch_name, "ports",
+                                                   row.uuid, if_exists=True))
+        for pool_name, addresses in releases.items():
+            row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", pool_name, None)
+            if row is not None:
+                commands.append(self.api.db_remove("Address_Set", str(row.uuid), "addresses",
+                                                   *addresses, if_exists=True))
+        for switch_name, keys in switch_keys.items():
+            commands.append(self.api.db_remove("Logical_Switch", switch_name, "external_ids",
+                                               *keys, if_exists=True))
+        if commands:
+            self._commit(f"forgetting {len(ports)} port(s)", *commands)
 
     def set_port_ids(self, port_name: str, external_ids: dict[str, str]) -> None:
         self._commit(
@@ -372,7 +378,7 @@ class Northbound:
         except (PoolNotFound, AllocationRefused):
             raise
         except Exception as exc:
-            raise NorthboundError(f"allocating from {pool_name}: {exc}") from exc
+            raise NorthboundError(f"allocating from {pool_name}: {describe(exc)}") from exc
         if isinstance(command.result, (AllocationRefused, PoolNotFound)):
             raise command.result
         return command.result

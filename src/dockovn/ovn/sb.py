@@ -5,21 +5,36 @@ from __future__ import annotations
 
 from ovsdbapp.schema.ovn_southbound import impl_idl
 
-from dockovn.ovsdb import OwnConnection, SslFiles, close_api, open_api
+from dockovn.ovsdb import BoundedTransactions, OwnConnection, SslFiles, close_api, commit, open_api
 
 
-class _SbApi(OwnConnection, impl_idl.OvnSbApiIdlImpl):
+class _SbApi(BoundedTransactions, OwnConnection, impl_idl.OvnSbApiIdlImpl):
     pass
 
 
 class Southbound:
     def __init__(self, remote: str, timeout: float = 10.0, ssl: SslFiles | None = None):
         self.api = open_api(_SbApi, remote, "OVN_Southbound", timeout,
-                            tables=("Chassis", "Port_Binding", "Encap", "Service_Monitor"),
+                            tables=("Chassis", "Chassis_Private", "Port_Binding", "Encap",
+                                    "Service_Monitor"),
                             ssl=ssl)
 
     def close(self) -> None:
         close_api(self.api)
+
+    def chassis_named(self, host: str) -> str | None:
+        """The chassis' name for a host given by chassis name or hostname."""
+        for c in self.api.tables["Chassis"].rows.values():
+            if host in (c.name, c.hostname):
+                return c.name
+        return None
+
+    def delete_chassis(self, name: str) -> None:
+        """Remove a chassis (with its encaps and Chassis_Private row); gone already is fine.
+        Needs full SB access (the central's unix socket): a chassis' certificate may
+        delete only itself."""
+        commit(self.api, RuntimeError, f"deleting chassis {name}",
+               self.api.chassis_del(name, if_exists=True))
 
     def port_chassis(self) -> dict[str, str]:
         """logical_port -> the hostname (or name) of the chassis it is bound to."""

@@ -26,6 +26,7 @@ from typing import Any, Callable
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from dockovn import deadline
 from dockovn.network.api import (
     CreateEndpointRequest,
     CreateNetworkRequest,
@@ -144,8 +145,13 @@ class PluginApp:
                 return _err(describe_validation_error(method, exc), 400, method)
         loop = asyncio.get_running_loop()
         try:
-            result = await asyncio.wait_for(loop.run_in_executor(self.pool, call, *args),
-                                            self.request_timeout)
+            # The handler's own deadline is the request timeout (its OVN transactions
+            # stop there, see dockovn.deadline); a transaction already sent gets a short
+            # grace for its answer, so the reply says what really happened. This outer
+            # bound only catches a handler stuck elsewhere.
+            result = await asyncio.wait_for(
+                loop.run_in_executor(self.pool, _within, self.request_timeout, call, *args),
+                self.request_timeout + deadline.ANSWER_GRACE + 1)
         except DriverError as exc:
             LOG.warning("%s refused: %s", method, exc)
             return _err(str(exc), 200, method)
@@ -158,6 +164,11 @@ class PluginApp:
             return _err(f"{method} failed: {type(exc).__name__}: {exc}", 200, method)
         LOG.debug("%s ok", method)
         return _reply(result)
+
+
+def _within(seconds: float, call: Callable, *args):
+    with deadline.bounded(seconds):
+        return call(*args)
 
 
 def socket_path(name: str = "dockovn", plugin_dir: str = PLUGIN_DIR) -> str:

@@ -106,6 +106,8 @@ class OverlayDriver:
             ids[external_ids.GATEWAY6] = str(want.gateway6)
         if want.router:
             ids[external_ids.ROUTER] = want.router
+        if want.aux:
+            ids[external_ids.AUX_ADDRESSES] = " ".join(want.aux)
         existing = self.nb.switch(req.network_id)
         if existing is not None:
             # A replay of the same request is fine; anything else is a conflict.

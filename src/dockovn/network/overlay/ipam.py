@@ -52,6 +52,18 @@ POOL_RANGE = external_ids.PREFIX + "range"
 POOL_GATEWAY = external_ids.PREFIX + "gateway"
 
 
+# A pool no network uses yet, younger than this, belongs to a create in progress
+# (RequestPool and the gateway's RequestAddress come before CreateNetwork).
+IN_FLIGHT_SECONDS = 60.0
+
+
+def _age(ids: dict[str, str]) -> float:
+    try:
+        return time.time() - float(ids.get(external_ids.CREATED_AT, "0"))
+    except ValueError:
+        return float("inf")
+
+
 def pool_name(subnet: ipaddress._BaseNetwork) -> str:
     """An Address_Set name (letters, digits, underscores) for a subnet."""
     return "dockovn_pool_" + re.sub(r"[^0-9A-Za-z]", "_", str(subnet))
@@ -115,15 +127,12 @@ class OvnIpam:
             raise DriverError(f"unknown address space {req.address_space!r} "
                               f"(dockovn has one: {ADDRESS_SPACE})")
         join = (req.options or {}).get(JOIN_OPTION)
-        if req.pool:
-            subnet = self._subnet(req.pool, req.v6)
-        else:
-            subnet = self._free_subnet(req.v6)
+        chosen = not req.pool  # no --subnet: dockovn picks a free one
+        subnet = self._subnet(req.pool, req.v6) if req.pool else self._free_subnet(req.v6)
         address_range = self._range(req.sub_pool, subnet)
-        name = pool_name(subnet)
-        for _ in range(3):  # another host may create the same pool at this moment
-            existing = self.nb.pool(name)
-            if existing is not None:
+        for _ in range(8):  # other hosts may create pools at this very moment
+            name = pool_name(subnet)
+            if not chosen and self.nb.pool(name) is not None:
                 self._check_reuse(subnet, join)
                 return RequestPoolReply(pool_id=pool_id(subnet), pool=str(subnet))
             self._check_overlap(subnet)
@@ -131,13 +140,20 @@ class OvnIpam:
             if address_range:
                 ids[POOL_RANGE] = address_range
             try:
+                # The pool's name is unique in NB: of two requests creating it at
+                # once, exactly one succeeds.
                 self.nb.create_pool(name, ids)
                 LOG.info("pool %s created", subnet)
                 return RequestPoolReply(pool_id=pool_id(subnet), pool=str(subnet))
             except NorthboundError:
                 if self.nb.pool(name) is None:
                     raise
-        raise DriverError(f"could not create pool {subnet}: it keeps changing")
+            if chosen:
+                # Another request took the subnet we picked: pick again (never share it).
+                subnet = self._free_subnet(req.v6)
+                address_range = self._range(req.sub_pool, subnet)
+        raise DriverError("could not create an address pool: other requests keep taking "
+                          "the same subnets; try again")
 
     def _subnet(self, pool: str, v6: bool):
         try:
@@ -168,6 +184,12 @@ class OvnIpam:
     def _check_reuse(self, subnet, join: str | None) -> None:
         users = self._networks_using(subnet)
         if not users:
+            pool = self.nb.pool(pool_name(subnet))
+            if pool is not None and _age(pool.external_ids) < IN_FLIGHT_SECONDS:
+                # Docker asks for the pool and the gateway before CreateNetwork: a
+                # young pool with no network is another create in progress, not ours.
+                raise DriverError(f"subnet {subnet} is being used by a network another "
+                                  "request is creating right now")
             return  # left by a create that failed halfway: take it over
         if join and any(s.name == join for s in users):
             return  # another host's view of the same network
@@ -272,10 +294,16 @@ class OvnIpam:
         if pool is None:
             return Empty()
         forget: tuple[str, ...] = ()
+        users = self._networks_using(subnet)
         if pool.external_ids.get(POOL_GATEWAY) == ip:
-            if self._networks_using(subnet):
+            if users:
                 return Empty()  # shared by every host's view of the network
             forget = (POOL_GATEWAY,)
+        if any(ip in s.external_ids.get(external_ids.AUX_ADDRESSES, "").split() for s in users):
+            # Docker releases the aux addresses of its own view of the network; the
+            # network (and its reservations) lives on while it exists on any host, and
+            # they go with the pool when the network is deleted.
+            return Empty()
         nb_call("release address", self.nb.release, name, ip, forget)
         return Empty()
 

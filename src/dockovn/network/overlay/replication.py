@@ -50,6 +50,7 @@ class NetworkReplicator:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dockovn-replicate", daemon=True)
         self._warned: set[str] = set()
+        self._missing: set[str] = set()  # local networks NB lacked on the last pass
 
     def start(self) -> None:
         self._thread.start()
@@ -69,7 +70,8 @@ class NetworkReplicator:
             try:
                 engine = engine or self.engine_factory()
                 self.reconcile(engine)
-                last_state, idle = state, 0.0
+                # A network seen missing once is looked at again on the next round.
+                last_state, idle = (None if self._missing else state), 0.0
             except Exception as exc:  # dockerd down or restarting: retry next round
                 LOG.debug("replicating networks: %s", exc)
                 if engine is not None:
@@ -82,8 +84,11 @@ class NetworkReplicator:
         return self.nb.change_seqno()  # cheap: no rows read until something changed
 
     def reconcile(self, engine: DockerEngine) -> None:
-        switches = self.nb.switches_with(external_ids.NETWORK_ID)
+        # Docker first, then NB: a network Docker lists has had its CreateNetwork
+        # answered, so its switch is in the NB read that follows. (NB first would let
+        # a network created in between look gone, and be removed.)
         local = engine.networks(DRIVER_NAME)
+        switches = self.nb.switches_with(external_ids.NETWORK_ID)
         local_ids = {n.id for n in local}
         local_names = {n.name: n.id for n in local}
         for switch in switches:
@@ -101,9 +106,13 @@ class NetworkReplicator:
                 continue
             self._create_local(engine, switch, name)
         known = set().union(*(aliases(s) for s in switches)) if switches else set()
+        # Removal is the one irreversible step: only for a network missing from NB on
+        # two passes in a row, a moment apart.
+        missing = {net.id for net in local if net.id not in known}
         for net in local:
-            if net.id not in known:
+            if net.id in missing and net.id in self._missing:
                 self._remove_local(engine, net.id, net.name)
+        self._missing = missing
 
     def _create_local(self, engine: DockerEngine, switch: LogicalSwitch, name: str) -> None:
         ids = switch.external_ids
