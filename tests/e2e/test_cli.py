@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
@@ -44,9 +46,25 @@ def test_status_commands_report_running(stack):
 
 
 def test_up_again_starts_nothing(stack):
-    done = dockovn("up", "--no-image")
-    assert done.returncode == 0, done.stderr + done.stdout
-    assert "started" not in done.stdout.replace("already running", "")
+    daemon_json = "/etc/docker/daemon.json"
+    before = open(daemon_json).read() if os.path.exists(daemon_json) else None
+    try:
+        done = dockovn("up", "--no-image")
+        assert done.returncode == 0, done.stderr + done.stdout
+        assert "started" not in done.stdout.replace("already running", "")
+        # Names across hosts: dockovn's name server first among dockerd's, the rest kept.
+        config = json.load(open(daemon_json))
+        assert config["dns"][0] == "169.254.53.53" and len(config["dns"]) >= 2
+        if before:
+            assert {k: v for k, v in json.loads(before).items() if k != "dns"} == \
+                {k: v for k, v in config.items() if k != "dns"}
+    finally:  # give the machine its own daemon.json back
+        if before is None:
+            if os.path.exists(daemon_json):
+                os.unlink(daemon_json)
+        else:
+            with open(daemon_json, "w") as f:
+                f.write(before)
 
 
 def test_host_setup_refuses_plain_tcp_unless_asked(stack):

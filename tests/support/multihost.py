@@ -31,6 +31,7 @@ from dockovn.deploy import dockerd, procs
 
 from tests.support import wait
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BASE = "/tmp/dkmh"  # short: unix socket paths under it must stay < 108 bytes
 PREFIX = "dkmh-"
 UNDERLAY = "172.31.255"
@@ -87,6 +88,10 @@ class Host:
     def pki(self) -> str:
         return os.path.join(self.dir, "pki")
 
+    @property
+    def daemon_json(self) -> str:
+        return os.path.join(self.dir, "daemon.json")
+
     def pidfile(self, daemon: str) -> str:
         return os.path.join(self.dir, f"{daemon}.pid")
 
@@ -126,6 +131,7 @@ def start(n_hosts: int = 2) -> Cluster:
     try:
         _underlay(cluster)
         _central(cluster)
+        _upstream_dns(cluster)
         for host in cluster.hosts:
             _host(cluster, host)
         for host in cluster.hosts:
@@ -178,9 +184,12 @@ def _host(cluster: Cluster, host: Host) -> None:
     bundle = os.path.join(d, "bundle.tar.gz")
     dockovn(cluster.central_ns, "central", "issue-cert", host.name, "--out", bundle,
             *central_args(cluster))
+    # As a user runs it; this host's dockerd reads its own daemon.json, and the
+    # central's namespace plays the host's upstream DNS server (no internet here).
     dockovn(host.ns, "host", "setup", "--bundle", bundle, "--pki-dir", host.pki,
             "--encap-ip", host.ip, "--ovs-rundir", d, "--ovs-dbdir", d, "--ovs-logdir", d,
-            "--ovn-rundir", d, "--ovn-logdir", d)
+            "--ovn-rundir", d, "--ovn-logdir", d, "--docker-config", host.daemon_json,
+            "--dns-upstream", CENTRAL_IP)
     # The underlay port and the tunnel IP live on br-phy (userspace tunnelling).
     host.vsctl("--may-exist", "add-br", "br-phy", "--", "set", "Bridge", "br-phy",
                "datapath_type=netdev", "--", "--may-exist", "add-port", "br-phy", "ul0")
@@ -198,14 +207,37 @@ def _prime_tunnels(cluster: Cluster, host: Host) -> None:
                    15, what=f"{host.name} reaching {ip} over the underlay")
 
 
-def _driver_and_dockerd(host: Host) -> None:
-    # The driver first: a dockerd that restores dockovn networks looks the plugin up at boot.
+def _upstream_dns(cluster: Cluster) -> None:
+    log = open(os.path.join(cluster.central_dir, "upstream-dns.log"), "ab")
+    proc = subprocess.Popen(["ip", "netns", "exec", cluster.central_ns, sys.executable, "-m",
+                             "tests.support.upstream_dns", CENTRAL_IP],
+                            stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                            start_new_session=True, cwd=REPO)
+    log.close()
+    with open(os.path.join(cluster.central_dir, "upstream-dns.pid"), "w") as f:
+        f.write(f"{proc.pid}\n")
+
+
+def restart_driver(host: Host) -> None:
+    """Start ``host``'s driver again after it died (its socket file is still there)."""
+    sock = os.path.join(host.plugins, "dockovn.sock")
+    if os.path.exists(sock):
+        os.unlink(sock)
+    _driver(host)
+
+
+def _driver(host: Host) -> None:
     start_driver(host.ns, host.dir, host.plugins,
                  ["--ovs-db", host.ovs_db, "--docker-host", host.docker_host,
                   "--pidfile", host.pidfile("driver"),
                   # gc while running, faster than the defaults (30 s, 60 s), so the test
                   # of reclaiming what an outage left does not wait a minute.
                   "--gc-interval", str(GC_INTERVAL), "--gc-min-age", str(GC_MIN_AGE)])
+
+
+def _driver_and_dockerd(host: Host) -> None:
+    # The driver first: a dockerd that restores dockovn networks looks the plugin up at boot.
+    _driver(host)
     start_dockerd(host.ns, host.dir, host.plugins, host.docker_host, host.pidfile("docker"))
 
 
@@ -225,8 +257,9 @@ def start_driver(ns: str, folder: str, plugins: str, args: list[str],
 def start_dockerd(ns: str, folder: str, plugins: str, docker_host: str, pidfile: str) -> None:
     """A dockerd in namespace ``ns`` that finds its plugins in ``plugins``."""
     config = os.path.join(folder, "daemon.json")
-    with open(config, "w") as f:
-        json.dump({}, f)
+    if not os.path.exists(config):  # `dockovn host setup` may have written it
+        with open(config, "w") as f:
+            json.dump({}, f)
     os.makedirs("/run/docker/plugins", exist_ok=True)
     # dockerd finds plugins only in /run/docker/plugins: a private mount namespace
     # gets its own folder there. `ip netns exec` remounts /sys and hides the
@@ -279,7 +312,7 @@ def teardown() -> None:
         for daemon in ("driver", "ovn-controller", "ovs-vswitchd", "ovsdb-server"):
             _stop_pidfile(os.path.join(d, f"{daemon}.pid"))
     central = os.path.join(BASE, "central")
-    for daemon in ("ovn-northd", "ovnnb_db", "ovnsb_db"):
+    for daemon in ("ovn-northd", "ovnnb_db", "ovnsb_db", "upstream-dns"):
         _stop_pidfile(os.path.join(central, f"{daemon}.pid"))
     remove_leftovers(BASE, PREFIX)
 

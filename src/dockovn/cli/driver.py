@@ -20,6 +20,8 @@ from dockovn.network.services.reconciler import BackendSync
 from dockovn.network.overlay.gc import Collector
 from dockovn.network.overlay.ipam import OvnIpam
 from dockovn.network.overlay.docker_events import NameSync
+from dockovn.network.names.service import DEFAULT_ADDRESS as DEFAULT_DNS_ADDRESS
+from dockovn.network.names.service import NamesService
 from dockovn.network.overlay.replication import NetworkReplicator
 from dockovn.network.services.manager import Services
 from dockovn.network.overlay.driver import DEFAULT_MTU, OverlayDriver
@@ -35,7 +37,7 @@ LOG = logging.getLogger("dockovn.driver")
 def run_driver(mode: str, nb_remote: str | None, ovs_db: str, bridge: str | None,
                plugin_dir: str, mtu: int, docker_host: str, request_timeout: float,
                pidfile: str | None, gc_min_age: float, gc_interval: float = 30.0,
-               os_cloud: str | None = None,
+               dns_address: str = DEFAULT_DNS_ADDRESS, os_cloud: str | None = None,
                neutron_url: str | None = None, vif_id: str | None = None,
                os_password: str | None = None) -> None:
     if pidfile:
@@ -47,7 +49,7 @@ def run_driver(mode: str, nb_remote: str | None, ovs_db: str, bridge: str | None
     else:
         plugin, background, closers = overlay_plugin(
             nb_remote, ovs_db, bridge or "br-int", mtu, docker_host, request_timeout, gc_min_age,
-            gc_interval)
+            gc_interval, dns_address)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -68,7 +70,7 @@ def run_driver(mode: str, nb_remote: str | None, ovs_db: str, bridge: str | None
 
 
 def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout, gc_min_age,
-                   gc_interval):
+                   gc_interval, dns_address):
     """OVN logical switches (overlay mode): the driver, OVN IPAM, and the watchers."""
     recorded_nb, _, ssl = host_connection(ovs_db)  # SSL files: OVS's SSL row (host setup)
     nb_remote = nb_remote or recorded_nb
@@ -80,10 +82,15 @@ def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout,
     userspace = ovs.datapath_type() == "netdev"
     driver = OverlayDriver(nb, ovs, host_id, default_mtu=mtu, userspace_datapath=userspace,
                            hostname=hostname)
-    names = NameSync(nb, lambda: DockerEngine(docker_host))
+    docker_names = NameSync(nb, lambda: DockerEngine(docker_host))
     replicator = NetworkReplicator(nb, lambda: DockerEngine(docker_host))
     backends = BackendSync(Services(nb))  # service VIPs' backends follow the registry
-    background = [names.start, replicator.start, backends.start]
+    background = [docker_names.start, replicator.start, backends.start]
+    closers = [docker_names.stop, replicator.stop, backends.stop]
+    if dns_address:  # names across hosts (off the request path)
+        resolver = NamesService(nb, lambda: DockerEngine(docker_host), dns_address)
+        background.append(lambda: _start_names(resolver))
+        closers.append(resolver.stop)
     if gc_min_age >= 0:  # reconcile with NB, OVS and dockerd (off the request path)
         background.append(lambda: collector.run_in_background(
             Collector(nb, ovs, host_id, lambda: DockerEngine(docker_host), gc_min_age),
@@ -91,7 +98,15 @@ def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout,
     LOG.info("dockovn driver (overlay): host %s (%s), NB %s, OVS %s (%s datapath), MTU %d",
              hostname, host_id, nb_remote, ovs_db, "userspace" if userspace else "kernel", mtu)
     plugin = PluginApp(driver, OvnIpam(nb), request_timeout=request_timeout)
-    return plugin, background, [names.stop, replicator.stop, backends.stop, nb.close, ovs.close]
+    return plugin, background, closers + [nb.close, ovs.close]
+
+
+def _start_names(resolver: NamesService) -> None:
+    try:
+        resolver.start()
+    except Exception as exc:  # the plugin works without it; names stay per host
+        LOG.error("names across hosts are off: cannot serve DNS on %s: %s",
+                  resolver.address, exc)
 
 
 def underlay_plugin(ovs_db, bridge, docker_host, request_timeout, gc_min_age, gc_interval,
@@ -150,6 +165,10 @@ def write_pidfile(path: str) -> None:
 @click.option("--gc-min-age", default=60.0, show_default=True,
               help="At start and every --gc-interval, remove stale state older than this many "
                    "seconds (`dockovn gc`); negative: never. Keep it above --request-timeout.")
+@click.option("--dns-address", default=DEFAULT_DNS_ADDRESS, show_default=True,
+              envvar="DOCKOVN_DNS_ADDRESS",
+              help="This host's address for names across hosts (the first of dockerd's "
+                   "DNS servers, see `host setup`); '' turns them off.")
 @click.option("--gc-interval", default=30.0, show_default=True,
               help="Seconds between gc passes while the driver runs (0: only at start).")
 @underlay_options

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from dockovn.cli.common import console, friendly_errors, status_table
-from dockovn.deploy import chassis, pki
+from dockovn.cli.common import console, err_console, friendly_errors, status_table
+from dockovn.deploy import chassis, docker_dns, dockerd, pki
+from dockovn.network.names.service import DEFAULT_ADDRESS as DEFAULT_DNS_ADDRESS
 from dockovn.deploy.openvswitch import OvsPaths
 from dockovn.ovsdb import SslFiles
 
@@ -53,12 +54,22 @@ def host_group() -> None:
 @click.option("--nb", default=None, help="NB connection string (default: from --central, port 6641).")
 @click.option("--sb", default=None, help="SB connection string (default: from --central, port 6642).")
 @click.option("--hostname", default=None, help="This host's name in OVN (default: the machine's).")
+@click.option("--docker-config", default=docker_dns.DAEMON_JSON, show_default=True,
+              help="dockerd's daemon.json: names across hosts put dockovn's name server "
+                   "first in its `dns` list (other settings are kept).")
+@click.option("--dns-upstream", multiple=True,
+              help="Name servers for everything else [default: daemon.json's own `dns`, "
+                   "else the host's resolv.conf]. Repeatable.")
+@click.option("--dns-address", default=DEFAULT_DNS_ADDRESS, show_default=True,
+              help="dockovn's name server on this host (the driver's --dns-address).")
+@click.option("--no-names", is_flag=True, help="Leave daemon.json alone (no names across hosts).")
 @click.option("--ssl-key", default=None, help="Private key (ovs-pki): talk to central over SSL.")
 @click.option("--ssl-cert", default=None, help="This host's certificate.")
 @click.option("--ssl-ca", default=None, help="CA certificate central's is checked against.")
 @host_options
 @friendly_errors
-def setup(ssl_key, ssl_cert, ssl_ca, bundle, pki_dir, central, nb, sb, **kwargs) -> None:
+def setup(ssl_key, ssl_cert, ssl_ca, bundle, pki_dir, central, nb, sb, docker_config,
+          dns_upstream, dns_address, no_names, **kwargs) -> None:
     """Point Open vSwitch at OVN and start ovn-controller (idempotent)."""
     given = [f for f in (ssl_key, ssl_cert, ssl_ca) if f]
     if given and len(given) != 3:
@@ -80,6 +91,22 @@ def setup(ssl_key, ssl_cert, ssl_ca, bundle, pki_dir, central, nb, sb, **kwargs)
     for key, value in result.settings.items():
         console.print(f"  {key} = {value}")
     console.print("host ready: ovn-controller running, br-int present")
+    if not no_names:
+        configure_docker_dns(docker_config, dns_address, list(dns_upstream) or None)
+
+
+def configure_docker_dns(path: str, address: str, upstreams: list[str] | None) -> bool:
+    """Names across hosts: dockovn's name server first in dockerd's DNS servers.
+    Says when dockerd must be restarted; True if daemon.json changed."""
+    try:
+        changed, servers = docker_dns.configure(path, address, upstreams)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    console.print(f"  dockerd dns ({path}) = {', '.join(servers)}")
+    if changed and dockerd.answers(dockerd.DockerdConfig().host):
+        err_console.print("[yellow]restart dockerd[/] to apply its new DNS servers (it reads "
+                          "them only at start): names across hosts start working then")
+    return changed
 
 
 @host_group.command("status")

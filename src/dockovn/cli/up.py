@@ -8,7 +8,8 @@ import os
 import click
 
 from dockovn.cli.common import console, friendly_errors
-from dockovn.deploy import central, chassis, dockerd, driver_daemon, openvswitch
+from dockovn.cli.host import DEFAULT_DNS_ADDRESS, configure_docker_dns
+from dockovn.deploy import central, chassis, docker_dns, dockerd, driver_daemon, openvswitch
 
 STATE = "/var/run/dockovn/up.json"  # what `up` started, so `down` stops only that
 
@@ -51,6 +52,9 @@ def up(encap_ip: str, image: bool) -> None:
     cfg = chassis.HostConfig(central=chassis.LOCAL, encap_ip=encap_ip)
     step("controller", "host set-up + ovn-controller",
          lambda: chassis.setup(cfg).controller_started)
+    # Names across hosts: dockovn's name server first among dockerd's (before dockerd
+    # starts, so a dockerd started here reads it; a running one is told to restart).
+    configure_docker_dns(docker_dns.DAEMON_JSON, DEFAULT_DNS_ADDRESS, None)
     # The driver before dockerd: a dockerd restoring dockovn networks looks the plugin up at boot.
     step("driver", "dockovn driver (/run/docker/plugins/dockovn.sock)", driver_daemon.start)
     step("dockerd", "dockerd", dockerd.start)

@@ -11,7 +11,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 
-from dockovn.deploy import openvswitch, procs
+from dockovn.deploy import openvswitch, pki, procs
 from dockovn.deploy.openvswitch import OvsPaths
 from dockovn.host.ovs import LocalSwitch
 from dockovn.ovsdb import SslFiles
@@ -95,6 +95,9 @@ class SetupResult:
 def setup(cfg: HostConfig) -> SetupResult:
     """Configure OVS for OVN and start ovn-controller."""
     sb_remote, nb_remote = cfg.sb_remote, cfg.nb_remote  # refuse bad input before any change
+    # Over SSL the chassis is named after its certificate: the Southbound's RBAC lets a
+    # chassis write only the rows of the chassis its certificate's CN names.
+    chassis = cfg.chassis or (pki.certificate_cn(cfg.ssl.cert) if cfg.ssl else None)
     openvswitch.start(cfg.ovs)
     if cfg.ssl:
         # ovn-controller takes its SSL files from OVS's SSL row; so does dockovn's driver.
@@ -106,7 +109,7 @@ def setup(cfg: HostConfig) -> SetupResult:
         datapath = "system" if openvswitch.kernel_datapath_available() else "netdev"
         wanted = {
             # A bundle names the chassis: OVN's RBAC matches it with the certificate.
-            "system-id": cfg.chassis or current.get("system-id") or str(uuid.uuid4()),
+            "system-id": chassis or current.get("system-id") or str(uuid.uuid4()),
             "ovn-remote": sb_remote,
             "ovn-nb": nb_remote,  # not read by OVN: where dockovn's driver finds NB
             "ovn-encap-ip": cfg.encap_ip,
@@ -114,7 +117,7 @@ def setup(cfg: HostConfig) -> SetupResult:
             "ovn-bridge": cfg.bridge,
             "ovn-bridge-datapath-type": datapath,
             # ovn-controller names the chassis after this; dockovn shows it.
-            "hostname": (cfg.hostname or cfg.chassis or current.get("hostname")
+            "hostname": (cfg.hostname or chassis or current.get("hostname")
                          or socket.gethostname()),
         }
         changed = {k: v for k, v in wanted.items() if current.get(k) != v}

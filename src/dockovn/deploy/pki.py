@@ -77,6 +77,17 @@ def check_chassis_name(name: str) -> str:
     return name
 
 
+def certificate_cn(path: str) -> str:
+    """The CN of a certificate: the chassis name OVN's RBAC expects for it."""
+    subject = procs.run(["openssl", "x509", "-in", path, "-noout", "-subject", "-nameopt",
+                         "RFC2253"], f"reading the certificate {path}")
+    for part in subject.removeprefix("subject=").strip().split(","):
+        key, _, value = part.partition("=")
+        if key.strip() == "CN":
+            return value.strip()
+    raise procs.SetupError(f"certificate {path} has no CN")
+
+
 @dataclass(frozen=True)
 class Bundle:
     chassis: str

@@ -33,6 +33,7 @@ class Attachment:
     # The container's labels (Config.Labels): `--label dockovn.service=...` registers
     # it as a service instance. Left out of the hash: a dict is not hashable.
     labels: dict[str, str] = field(default_factory=dict, hash=False)
+    aliases: tuple[str, ...] = ()  # the endpoint's network aliases (--network-alias)
 
 
 class DockerEngine:
@@ -75,8 +76,9 @@ class DockerEngine:
             nets = (raw.get("NetworkSettings") or {}).get("Networks") or {}
             for net in nets.values():
                 if net.get("EndpointID") and net.get("NetworkID"):
+                    aliases = tuple(sorted(set(net.get("Aliases") or ()) - {name}))
                     out.append(Attachment(raw["Id"], name, net["NetworkID"], net["EndpointID"],
-                                          labels))
+                                          labels, aliases))
         return out
 
     def create_network(self, name: str, driver: str, subnets: list[tuple[str, str | None]],
@@ -90,6 +92,23 @@ class DockerEngine:
                                           enable_ipv6=enable_ipv6, check_duplicate=True)
         return net.id
 
+    def network_members(self) -> list[tuple[str, str, dict[str, list[str]]]]:
+        """(network ID, driver, {container ID: its addresses there}) for every network,
+        Docker's gateway bridge included (a container's default route goes there)."""
+        out = []
+        for raw in self.client.api.networks():
+            try:
+                detail = self.client.api.inspect_network(raw["Id"])
+            except docker.errors.NotFound:
+                continue  # removed meanwhile
+            members = {}
+            for container, info in (detail.get("Containers") or {}).items():
+                addresses = [a.split("/")[0] for a in (info.get("IPv4Address"),
+                                                       info.get("IPv6Address")) if a]
+                members[container] = addresses
+            out.append((raw["Id"], raw.get("Driver", ""), members))
+        return out
+
     def remove_network(self, network_id: str) -> None:
         try:
             self.client.api.remove_network(network_id)
@@ -99,3 +118,9 @@ class DockerEngine:
     def network_events(self) -> Iterator[dict]:
         """Docker's network events as they happen (blocks; ends if dockerd goes away)."""
         return self.client.events(decode=True, filters={"type": "network"})
+
+    def naming_events(self) -> Iterator[dict]:
+        """Network events and container renames, as they happen."""
+        return self.client.events(decode=True, filters={"type": ["network", "container"],
+                                                        "event": ["create", "connect",
+                                                                  "rename"]})

@@ -151,3 +151,31 @@ def move_ipv4(src: str, dst: str) -> list[str]:
         moved.append(f"route {spec['dst']}" + (f" via {spec['gateway']}"
                                                 if "gateway" in spec else ""))
     return moved
+
+
+
+def ensure_local_address(address: str, ifname: str = "lo") -> None:
+    """``address`` (/32 or /128) on ``ifname`` (loopback): a local address for a service
+    of this host that containers reach through their default route (Linux delivers
+    to a local address whatever interface the packet came in by). Idempotent."""
+    ipr = _ipr()
+    index = ipr.link_lookup(ifname=ifname)[0]
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    prefix = 128 if family == socket.AF_INET6 else 32
+    have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=family)}
+    if address not in have:
+        try:
+            ipr.addr("add", index=index, address=address, prefixlen=prefix)
+        except NetlinkError as exc:
+            if exc.code != EEXIST:
+                raise LinkError(f"adding {address} to {ifname}: {exc}") from exc
+
+
+def remove_local_address(address: str, ifname: str = "lo") -> None:
+    ipr = _ipr()
+    index = ipr.link_lookup(ifname=ifname)[0]
+    prefix = 128 if ":" in address else 32
+    try:
+        ipr.addr("del", index=index, address=address, prefixlen=prefix)
+    except NetlinkError:
+        pass  # not there

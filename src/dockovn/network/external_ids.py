@@ -32,6 +32,8 @@ HOST = PREFIX + "host"                  # host (OVS system-id) whose driver crea
 HOSTNAME = PREFIX + "hostname"          # the same host's name, for people
 CONTAINER_ID = PREFIX + "container-id"
 CONTAINER_NAME = PREFIX + "container-name"
+ALIASES = PREFIX + "aliases"            # the endpoint's network aliases, space-separated
+                                        # (names across hosts answer them)
 # Service registry for the client-side balancer (dockovn.balancer), from container
 # labels dockovn.service / dockovn.port: a port is an instance of service SERVICE,
 # listening on SERVICE_PORT (a TCP port number, as a string).

@@ -1,10 +1,11 @@
 """Learn names Docker never sends the driver, and write them into OVN NB.
 
 CreateNetwork carries no network name and Join no container name. A thread
-follows Docker's network events and records ``dockovn:name`` on the logical
-switch and ``dockovn:container-name`` on the logical switch port, so `dockovn
-ls` (and other hosts) can show them. It runs off the request path and catches
-up on everything at start and after each reconnect.
+follows Docker's network events (and container renames) and records
+``dockovn:name`` on the logical switch, ``dockovn:container-name`` and
+``dockovn:aliases`` (--network-alias) on the logical switch port, so `dockovn ls`
+shows them and every host's name server answers them (``network/names``). It runs
+off the request path and catches up on everything at start and after each reconnect.
 
 The same pass fills the service registry: a container labelled
 ``dockovn.service=S`` and ``dockovn.port=P`` gets ``dockovn:service`` and
@@ -54,7 +55,7 @@ class NameSync:
                     # Subscribe first, then catch up: a network or container made
                     # while catching up is then in the stream, not lost between
                     # the two (it arrives twice at worst, and writes are idempotent).
-                    events = engine.network_events()
+                    events = engine.naming_events()
                     self.catch_up(engine)
                     for event in events:
                         if self._stop.is_set():
@@ -75,9 +76,14 @@ class NameSync:
     def on_event(self, engine: DockerEngine, event: dict) -> None:
         actor = event.get("Actor") or {}
         attrs = actor.get("Attributes") or {}
-        if attrs.get("type") != self.driver_name:
+        if event.get("Type") != "container" and attrs.get("type") != self.driver_name:
             return
         action = event.get("Action")
+        if event.get("Type") == "container":
+            if action == "rename":  # the container's ports carry the new name
+                for att in engine.attachments(actor.get("ID", "")):
+                    self._name_port(att)
+            return
         if action == "create":
             self._name_network(actor.get("ID", ""), attrs.get("name", ""))
         elif action == "connect" and attrs.get("container"):
@@ -98,7 +104,9 @@ class NameSync:
         port = self.nb.port(att.endpoint_id)
         if port is None:
             return
-        want = {external_ids.CONTAINER_ID: att.container_id, external_ids.CONTAINER_NAME: att.container_name}
+        want = {external_ids.CONTAINER_ID: att.container_id,
+                external_ids.CONTAINER_NAME: att.container_name,
+                external_ids.ALIASES: " ".join(att.aliases)}
         want.update(self._registry_ids(att))
         if all(port.external_ids.get(k) == v for k, v in want.items()):
             return

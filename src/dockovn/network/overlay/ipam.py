@@ -130,12 +130,19 @@ class OvnIpam:
         chosen = not req.pool  # no --subnet: dockovn picks a free one
         subnet = self._subnet(req.pool, req.v6) if req.pool else self._free_subnet(req.v6)
         address_range = self._range(req.sub_pool, subnet)
-        for _ in range(8):  # other hosts may create pools at this very moment
+        for _ in range(16):  # other hosts may create pools at this very moment
             name = pool_name(subnet)
             if not chosen and self.nb.pool(name) is not None:
                 self._check_reuse(subnet, join)
                 return RequestPoolReply(pool_id=pool_id(subnet), pool=str(subnet))
-            self._check_overlap(subnet)
+            try:
+                self._check_overlap(subnet)
+            except DriverError:
+                if not chosen:
+                    raise
+                subnet = self._free_subnet(req.v6)  # taken since we chose it: choose again
+                address_range = self._range(req.sub_pool, subnet)
+                continue
             ids = {POOL_SUBNET: str(subnet), external_ids.CREATED_AT: str(int(time.time()))}
             if address_range:
                 ids[POOL_RANGE] = address_range
