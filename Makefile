@@ -34,6 +34,7 @@ demo-clean: deps
 # its package forgets) and the `bench` Python extra (matplotlib for the plot, py-spy).
 BENCH_PKGS := ovn-docker python3-flask
 BENCH_ARGS ?=
+BENCH_NAMES_ARGS ?=
 
 $(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[test,bench]'
@@ -46,6 +47,7 @@ bench-deps: deps $(VENV)/.bench-installed
 # would if it is not running; writes bench/results/. `make bench BENCH_ARGS=--help` for options.
 bench: bench-deps
 	$(PY) -m bench.run $(BENCH_ARGS)
+	$(PY) -m bench.names $(BENCH_NAMES_ARGS)
 
 # Underlay mode's tests run a real Neutron (Debian's neutron-server, ML2/OVN) on a private
 # MariaDB; the driver itself needs neither (it talks to the user's OpenStack).

@@ -108,8 +108,9 @@ class BoundedTransaction(transaction.Transaction):
             if isinstance(result.ex, _Cancelled):
                 raise NotApplied(commands=self.commands, timeout=self.timeout,
                                  cause="not sent; it will not be")
-            if self.log_errors:
-                LOG.error(result.tb)
+            # The caller reports the failure (a refused write is often expected, e.g. a
+            # unique name taken by another host): the traceback only at debug level.
+            LOG.debug("transaction failed: %s", result.tb)
             if self.check_error:
                 raise result.ex
         return result

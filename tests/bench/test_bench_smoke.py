@@ -67,3 +67,23 @@ def test_benchmark_runs_at_tiny_sizes(tmp_path):
 
     with open(tmp_path / "latency.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_names_benchmark_runs_at_tiny_sizes(tmp_path):
+    """bench/names.py on the two-host harness, two containers and two queries each."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (namespaces, dockerd)")
+    if importlib.util.find_spec("matplotlib") is None:
+        pytest.skip("the bench extra is missing (make bench-deps installs it)")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.names", "--trials", "2", "--queries", "2",
+         "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, f"stderr:\n{done.stderr[-4000:]}\nstdout:\n{done.stdout[-4000:]}"
+    data = json.loads((tmp_path / "names.json").read_text())
+    assert len(data["freshness_s"]) == 2
+    assert set(data["query_s"]) == {"other host (dockovn)", "same host (Docker)",
+                                    "external (upstream)"}
+    assert all(v > 0 for series in data["query_s"].values() for v in series)
+    assert "## Names across hosts" in (tmp_path / "names.md").read_text()
+    with open(tmp_path / "names.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"

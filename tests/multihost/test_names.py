@@ -95,21 +95,22 @@ def test_an_alias_shared_by_containers_elsewhere_gives_every_address(mh, names_n
 def test_names_follow_rm_rename_and_disconnect(mh, names_net):
     net = names_net.name
     client = run(mh, "h1", net)
-    gone, renamed, leaving = (run(mh, "h2", net) for _ in range(3))
+    gone, renamed, leaving, dying = (run(mh, "h2", net) for _ in range(4))
     try:
-        for c in (gone, renamed, leaving):
+        for c in (gone, renamed, leaving, dying):
             assert wait.until(lambda c=c: lookup(client, c.name) == [ip_of(c, net)], 10)
         old_name = renamed.name
         renamed.rename(unique("renamed"))
         renamed.reload()
         mh.docker("h2").networks.get(net).disconnect(leaving)
         remove(gone)
-        for name in (gone.name, old_name, leaving.name):
+        dying.kill()  # its process dies; the container stays (exited)
+        for name in (gone.name, old_name, leaving.name, dying.name):
             assert wait.until(lambda name=name: lookup(client, name) == [], 10,
                               what=f"{name} no longer resolving")
         assert wait.until(lambda: lookup(client, renamed.name) == [ip_of(renamed, net)], 10)
     finally:
-        remove(client, gone, renamed, leaving)
+        remove(client, gone, renamed, leaving, dying)
 
 
 def test_external_names_unknown_names_and_local_answers_are_as_on_docker(mh, names_net):
