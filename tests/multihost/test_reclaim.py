@@ -70,6 +70,33 @@ def test_a_port_left_by_an_nb_outage_is_reclaimed_while_the_driver_runs(mh):
         remove(net)
 
 
+def test_an_address_left_in_a_dockovn_pool_by_an_nb_outage_is_returned(mh):
+    """The same on dockovn's IPAM: ReleaseAddress failed too, so the address stays in
+    the pool; the running drivers' gc returns it once no port has it."""
+    net = create_network(mh, "h1", "10.90.43.0/24")
+    address = "10.90.43.77"
+    first = _run_with_ip(mh, "h1", net.name, address)
+    try:
+        central_nb_down(mh)
+        remove(first)
+        central_back(mh)
+
+        def reusable():
+            try:
+                return _run_with_ip(mh, "h1", net.name, address)
+            except sdk.errors.APIError as exc:
+                assert "already in use" in str(exc) or "unreachable" in str(exc), exc
+                return None
+
+        again = wait.until(reusable, 90, step=3, what=f"{address} back in the pool")
+        remove(again)
+    finally:
+        central_back(mh)
+        for c in mh.docker("h1").containers.list(all=True, filters={"network": net.name}):
+            remove(c)
+        remove(net)
+
+
 def test_aux_addresses_stay_reserved_while_another_host_uses_the_network(mh):
     subnet = "10.90.41.0/24"
     aux = "10.90.41.5"

@@ -10,6 +10,7 @@ what the external_ids mean (see ``dockovn.network.external_ids``).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass, field
 
@@ -54,6 +55,20 @@ class LogicalPort:
     external_ids: dict[str, str]
     up: bool | None = None
     options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ips(self) -> list[str]:
+        """The IPs of the port's "MAC IP [IP6]" entries."""
+        return [value for entry in self.addresses for value in entry.split()[1:]
+                if _is_ip(value)]
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False
 
 
 def _switch(row, with_ports: bool = False) -> LogicalSwitch:

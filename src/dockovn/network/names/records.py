@@ -50,18 +50,6 @@ class NameIndex:
         return None
 
 
-def port_addresses(addresses) -> list[str]:
-    """The IPs of a logical port's "MAC IP [IP6]" entries."""
-    out = []
-    for entry in addresses:
-        for value in entry.split()[1:]:
-            try:
-                out.append(str(ipaddress.ip_address(value)))
-            except ValueError:
-                continue
-    return out
-
-
 def build(switches, ports_of) -> NameIndex:
     """The index of every dockovn network: ``switches`` are NB LogicalSwitch rows,
     ``ports_of(switch_name)`` their LogicalPort rows."""
@@ -77,7 +65,7 @@ def build(switches, ports_of) -> NameIndex:
             container = normal(pids.get(external_ids.CONTAINER_NAME, ""))
             if external_ids.ENDPOINT_ID not in pids or not container:
                 continue  # not named yet (Docker events name it a moment after Join)
-            addresses = port_addresses(port.addresses)
+            addresses = [str(ipaddress.ip_address(a)) for a in port.ips]
             labels = {container, *(normal(a) for a in pids.get(external_ids.ALIASES, "").split())}
             for label in labels:
                 forms = [label] + ([f"{label}.{network}"] if network else [])

@@ -26,7 +26,8 @@ from dockovn.host.docker_engine import DockerEngine
 from dockovn.host.ovs import LocalSwitch, OvsError
 from dockovn.network import external_ids
 from dockovn.network import identifiers
-from dockovn.network.overlay.ipam import ADDRESS_SPACE, POOL_SUBNET, switch_pools
+from dockovn.ovn.lb import LoadBalancers
+from dockovn.network.overlay.ipam import ALLOCATED_AT, ADDRESS_SPACE, POOL_SUBNET, switch_pools
 from dockovn.network.collector import BaseCollector, Stale, age
 from dockovn.network.overlay.replication import aliases
 from dockovn.ovn.nb import Northbound, NorthboundError
@@ -68,6 +69,7 @@ class Collector(BaseCollector):
                 found.append(Stale("ovs port", bport.name, f"endpoint {endpoint[:12]} gone"))
         found += self._networks(switches, local_networks, now)
         found += self._pools(now)
+        found += self._leaked_addresses(switches, now)
         found += self._router_ports()
         found += self._veths()
         return found
@@ -99,6 +101,36 @@ class Collector(BaseCollector):
                 if POOL_SUBNET in p.external_ids and p.name not in used
                 and age(p.external_ids, now) >= self.min_age]
 
+    def _leaked_addresses(self, switches, now: float) -> list[Stale]:
+        """Addresses of dockovn pools that no port, gateway, --aux-address or service
+        holds, handed out longer than ``min_age`` ago: a `docker rm` whose ReleaseAddress
+        failed (NB unreachable) left them. Any host may return them (idempotent)."""
+        reserved = {a for lb in self.nb_services() for a in lb}
+        found = []
+        for switch in switches:
+            ids = switch.external_ids
+            if ids.get(external_ids.IPAM) != ADDRESS_SPACE:
+                continue
+            held = {ids.get(external_ids.GATEWAY), ids.get(external_ids.GATEWAY6), *reserved,
+                    *ids.get(external_ids.AUX_ADDRESSES, "").split()}
+            for port in self.nb.ports(switch.name):
+                held.update(port.ips)
+            for name in switch_pools(ids):
+                pool = self.nb.pool(name)
+                if pool is None:
+                    continue
+                for ip in pool.addresses - held:
+                    at = pool.external_ids.get(ALLOCATED_AT + ip)
+                    if at is not None and age({external_ids.CREATED_AT: at}, now) >= self.min_age:
+                        found.append(Stale("address", f"{name}:{ip}",
+                                           "in the pool, no container has it"))
+        return found
+
+    def nb_services(self) -> list[list[str]]:
+        """Addresses `dockovn service create` took from pools (VIPs, probe sources)."""
+        return [lb.external_ids.get(external_ids.RESERVED, "").split()
+                for lb in LoadBalancers(self.nb).all()]
+
     def _router_ports(self) -> list[Stale]:
         """Gateway router ports (lrp-<network>) whose network is gone."""
         found = []
@@ -123,6 +155,9 @@ class Collector(BaseCollector):
         elif item.kind == "network alias":
             switch_name, _, alias = item.name.partition(":")
             self.nb.remove_switch_ids(switch_name, (external_ids.DOCKER_ID_PREFIX + alias,))
+        elif item.kind == "address":
+            pool, _, ip = item.name.partition(":")
+            self.nb.release(pool, ip, (ALLOCATED_AT + ip,))
         elif item.kind == "pool":
             self.nb.delete_pool(item.name)
         elif item.kind == "router port":

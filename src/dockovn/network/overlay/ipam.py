@@ -50,6 +50,10 @@ DEFAULT_V6_POOLS = ipaddress.ip_network("fd00:d0c::/48")   # handed out as /64s
 POOL_SUBNET = external_ids.PREFIX + "subnet"
 POOL_RANGE = external_ids.PREFIX + "range"
 POOL_GATEWAY = external_ids.PREFIX + "gateway"
+# When each address was handed out ("dockovn:at:<ip>" = unix time), set in the allocating
+# transaction and dropped on release: gc tells an address a failed `docker rm` left in
+# the pool (no port has it, handed out long ago) from one a container is about to use.
+ALLOCATED_AT = external_ids.PREFIX + "at:"
 
 
 # A pool no network uses yet, younger than this, belongs to a create in progress
@@ -75,6 +79,10 @@ def switch_pools(switch_ids: dict[str, str]) -> tuple[str, ...]:
         return ()
     return tuple(pool_name(ipaddress.ip_network(switch_ids[k]))
                  for k in (external_ids.SUBNET, external_ids.SUBNET6) if k in switch_ids)
+
+
+def stamp(ip: str) -> dict[str, str]:
+    return {ALLOCATED_AT + ip: str(int(time.time()))}
 
 
 def pool_id(subnet: ipaddress._BaseNetwork) -> str:
@@ -241,7 +249,6 @@ class OvnIpam:
         address_range = pool.external_ids.get(POOL_RANGE)
         want = self._address(req.address, subnet) if req.address else None
         is_gateway = (req.options or {}).get(REQUEST_TYPE) == GATEWAY_REQUEST
-        note = None
         if is_gateway:
             gateway = pool.external_ids.get(POOL_GATEWAY)
             if gateway:  # reserved already: another host's view of this network
@@ -249,7 +256,9 @@ class OvnIpam:
                     raise DriverError(f"the gateway of {subnet} is {gateway}, not {want}")
                 return RequestAddressReply(address=f"{gateway}/{subnet.prefixlen}")
             want = want or next(candidates(subnet, None))
-            note = lambda ip: {POOL_GATEWAY: ip}  # noqa: E731  (same transaction)
+            note = lambda ip: {POOL_GATEWAY: ip, **stamp(ip)}  # noqa: E731  (same transaction)
+        else:
+            note = stamp
 
         def choose(taken: frozenset[str]) -> str:
             if want is None:
@@ -300,12 +309,12 @@ class OvnIpam:
         ip = req.address.split("/")[0]
         if pool is None:
             return Empty()
-        forget: tuple[str, ...] = ()
+        forget: tuple[str, ...] = (ALLOCATED_AT + ip,)
         users = self._networks_using(subnet)
         if pool.external_ids.get(POOL_GATEWAY) == ip:
             if users:
                 return Empty()  # shared by every host's view of the network
-            forget = (POOL_GATEWAY,)
+            forget = (POOL_GATEWAY, ALLOCATED_AT + ip)
         if any(ip in s.external_ids.get(external_ids.AUX_ADDRESSES, "").split() for s in users):
             # Docker releases the aux addresses of its own view of the network; the
             # network (and its reservations) lives on while it exists on any host, and
