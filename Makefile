@@ -35,6 +35,7 @@ demo-clean: deps
 BENCH_PKGS := ovn-docker python3-flask
 BENCH_ARGS ?=
 BENCH_NAMES_ARGS ?=
+BENCH_FAILOVER_ARGS ?=
 
 $(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[test,bench]'
@@ -48,6 +49,7 @@ bench-deps: deps $(VENV)/.bench-installed
 bench: bench-deps
 	$(PY) -m bench.run $(BENCH_ARGS)
 	$(PY) -m bench.names $(BENCH_NAMES_ARGS)
+	$(PY) -m bench.failover $(BENCH_FAILOVER_ARGS)
 
 # Underlay mode's tests run a real Neutron (Debian's neutron-server, ML2/OVN) on a private
 # MariaDB; the driver itself needs neither (it talks to the user's OpenStack).

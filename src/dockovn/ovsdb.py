@@ -7,6 +7,7 @@ import logging
 import os
 import queue
 import threading
+import time
 
 from dataclasses import dataclass
 
@@ -108,12 +109,25 @@ class BoundedTransaction(transaction.Transaction):
             if isinstance(result.ex, _Cancelled):
                 raise NotApplied(commands=self.commands, timeout=self.timeout,
                                  cause="not sent; it will not be")
+            if _gave_up_retrying(result.ex):
+                # Every try came back "try again" (no Raft leader, say). A try that went
+                # out just as the connection dropped may still have applied on the old
+                # leader: only a transaction never sent is known not to have.
+                unknown = OutcomeUnknown if self.sent.is_set() else NotApplied
+                raise unknown(commands=self.commands, timeout=self.timeout,
+                              cause="the database kept asking to try again")
             # The caller reports the failure (a refused write is often expected, e.g. a
             # unique name taken by another host): the traceback only at debug level.
             LOG.debug("transaction failed: %s", result.tb)
             if self.check_error:
                 raise result.ex
         return result
+
+
+def _gave_up_retrying(exc: Exception) -> bool:
+    """ovsdbapp's own ways of saying it stopped re-running a TRY_AGAIN transaction."""
+    return isinstance(exc, ovsdbapp_exceptions.TimeoutException) \
+        or (isinstance(exc, RuntimeError) and str(exc) == "OVS transaction timed out")
 
 
 class BoundedTransactions:
@@ -163,9 +177,12 @@ def use_ssl(files: SslFiles | None) -> None:
     Stream.ssl_set_ca_cert_file(files.ca)
 
 
+CLUSTER_MIN_BACKOFF_MS, CLUSTER_MAX_BACKOFF_MS = 200, 1000
+
+
 def open_api(api_class, remote: str, schema_name: str, timeout: float,
              tables: tuple[str, ...] | None = None, schema_file: str | None = None,
-             ssl: SslFiles | None = None):
+             ssl: SslFiles | None = None, cluster_client: bool = False):
     """Connect ``api_class`` (an OwnConnection ovsdbapp Backend) to ``remote``.
 
     The schema comes from the server; if it cannot be asked yet and a local
@@ -189,7 +206,14 @@ def open_api(api_class, remote: str, schema_name: str, timeout: float,
             helper.register_table(table)
     else:
         helper.register_all()
-    conn = connection.Connection(connection.OvsdbIdl(remote, helper), timeout=timeout)
+    idl = connection.OvsdbIdl(remote, helper, leader_only=not cluster_client)
+    if cluster_client:
+        # python-ovs backs off up to 8 s between attempts and, leader-only, keeps landing
+        # on followers while an election runs (measured: 15 s to write again after the
+        # leader died). Any member will do (followers pass writes on to the leader, and a
+        # conditional write made on a stale read is re-run), and 1 s at most between tries.
+        idl._session.reconnect.set_backoff(CLUSTER_MIN_BACKOFF_MS, CLUSTER_MAX_BACKOFF_MS)
+    conn = connection.Connection(idl, timeout=timeout)
     return api_class(conn)
 
 
@@ -227,6 +251,19 @@ def connected(api) -> bool:
     """Whether the IDL's session to the server is up right now."""
     session = getattr(api.idl, "_session", None)  # python-ovs keeps it private
     return session is None or session.is_connected()
+
+
+def wait_connected(api, seconds: float) -> bool:
+    """Whether the session is up, waiting up to ``seconds`` (never past the request's
+    deadline) for a reconnection in progress: a Raft leader change takes about a second,
+    a central that is down much longer."""
+    left = deadline.remaining()
+    end = time.monotonic() + (seconds if left is None else max(0.0, min(seconds, left - 1)))
+    while not connected(api):
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def describe(exc: BaseException) -> str:

@@ -22,10 +22,11 @@ class ClusterHandle:
             self.clients[host] = self.cluster.host(host).docker()
         return self.clients[host]
 
-    def restart(self) -> None:
+    def restart(self, members: int = 1) -> None:
+        """Start afresh; ``members`` > 1: with a Raft central of that many members."""
         self.close_clients()
         multihost.teardown()
-        self.cluster = multihost.start(2)
+        self.cluster = multihost.start(2, members)
 
     def close_clients(self) -> None:
         for client in self.clients.values():

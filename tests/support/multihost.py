@@ -106,11 +106,38 @@ class Host:
 
 
 @dataclass
+class Member:
+    """A central member: NB, SB and ovn-northd (one member, or three in a Raft cluster)."""
+
+    index: int  # 1, 2, 3
+
+    @property
+    def ns(self) -> str:
+        return PREFIX + "c" + ("" if self.index == 1 else str(self.index))
+
+    @property
+    def dir(self) -> str:
+        return os.path.join(BASE, "central" + ("" if self.index == 1 else str(self.index)))
+
+    @property
+    def ip(self) -> str:
+        return f"{UNDERLAY}.{self.index}"
+
+    def pidfile(self, daemon: str) -> str:
+        return os.path.join(self.dir, f"{daemon}.pid")
+
+
+@dataclass
 class Cluster:
     hosts: list[Host] = field(default_factory=list)
+    members: list[Member] = field(default_factory=lambda: [Member(1)])
     central_ns: str = PREFIX + "c"
     central_dir: str = os.path.join(BASE, "central")
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def clustered(self) -> bool:
+        return len(self.members) > 1
 
     @property
     def nb(self) -> str:
@@ -124,10 +151,12 @@ class Cluster:
         return next(h for h in self.hosts if h.name == name)
 
 
-def start(n_hosts: int = 2) -> Cluster:
+def start(n_hosts: int = 2, members: int = 1) -> Cluster:
+    """``members`` > 1: a Raft central of that many members (its own namespace each)."""
     t0 = time.monotonic()
     teardown()  # whatever an earlier run left behind
-    cluster = Cluster(hosts=[Host(f"h{i}", i) for i in range(1, n_hosts + 1)])
+    cluster = Cluster(hosts=[Host(f"h{i}", i) for i in range(1, n_hosts + 1)],
+                      members=[Member(i) for i in range(1, members + 1)])
     try:
         _underlay(cluster)
         _central(cluster)
@@ -165,17 +194,44 @@ def _underlay(cluster: Cluster) -> None:
         in_ns(cluster.central_ns, "ip", "link", "set", f"ul-{host.name}", "master", "ulbr", "up")
         in_ns(cluster.central_ns, "ethtool", "-K", f"ul-{host.name}", "tx", "off")
         in_ns(host.ns, "ip", "link", "set", "ul0", "up")
+    for member in cluster.members[1:]:  # the other Raft members: plain kernel interfaces
+        sh("ip", "netns", "add", member.ns)
+        in_ns(member.ns, "ip", "link", "set", "lo", "up")
+        sh("ip", "link", "add", f"ul-c{member.index}", "netns", cluster.central_ns, "type",
+           "veth", "peer", "name", "ul0", "netns", member.ns)
+        in_ns(cluster.central_ns, "ip", "link", "set", f"ul-c{member.index}", "master", "ulbr",
+              "up")
+        in_ns(member.ns, "ip", "addr", "add", f"{member.ip}/24", "dev", "ul0")
+        in_ns(member.ns, "ip", "link", "set", "ul0", "up")
 
 
-def central_args(cluster: Cluster) -> list[str]:
-    d = cluster.central_dir
-    return ["--rundir", d, "--dbdir", d, "--logdir", d, "--nb-addr", CENTRAL_IP,
-            "--sb-addr", CENTRAL_IP]
+def central_args(cluster: Cluster, member: Member | None = None) -> list[str]:
+    member = member or cluster.members[0]
+    d = member.dir
+    args = ["--rundir", d, "--dbdir", d, "--logdir", d, "--nb-addr", member.ip,
+            "--sb-addr", member.ip]
+    if cluster.clustered:
+        args += ["--cluster-local", member.ip]
+    return args
+
+
+def start_member(cluster: Cluster, member: Member, join: bool) -> None:
+    """`dockovn central start` on one member (joining through member 1 the first time)."""
+    joining = ["--cluster-join", cluster.members[0].ip] if join else []
+    dockovn(member.ns, "central", "start", *central_args(cluster, member), *joining)
 
 
 def _central(cluster: Cluster) -> None:
     # The documented way: SSL with the central's own CA, a bundle per host.
-    dockovn(cluster.central_ns, "central", "start", *central_args(cluster))
+    first = cluster.members[0]
+    dockovn(first.ns, "central", "start", *central_args(cluster, first))
+    for member in cluster.members[1:]:
+        # Members share the central's CA: the first member's PKI folder, copied over.
+        shutil.copytree(os.path.join(first.dir, "pki"), os.path.join(member.dir, "pki"))
+        start_member(cluster, member, join=True)
+    if cluster.clustered:  # as documented: again on every member once all have joined,
+        for member in cluster.members:  # so each ovn-northd knows every NB member
+            start_member(cluster, member, join=False)
 
 
 def _host(cluster: Cluster, host: Host) -> None:
@@ -183,7 +239,7 @@ def _host(cluster: Cluster, host: Host) -> None:
     os.makedirs(host.plugins, exist_ok=True)
     bundle = os.path.join(d, "bundle.tar.gz")
     dockovn(cluster.central_ns, "central", "issue-cert", host.name, "--out", bundle,
-            *central_args(cluster))
+            *central_args(cluster), "--address", ",".join(m.ip for m in cluster.members))
     # As a user runs it; this host's dockerd reads its own daemon.json, and the
     # central's namespace plays the host's upstream DNS server (no internet here).
     dockovn(host.ns, "host", "setup", "--bundle", bundle, "--pki-dir", host.pki,
@@ -200,7 +256,7 @@ def _host(cluster: Cluster, host: Host) -> None:
 
 def _prime_tunnels(cluster: Cluster, host: Host) -> None:
     # Userspace tunnels need the peer's neighbour entry before the first packet.
-    peers = [CENTRAL_IP] + [h.ip for h in cluster.hosts if h is not host]
+    peers = [m.ip for m in cluster.members] + [h.ip for h in cluster.hosts if h is not host]
     for ip in peers:
         wait.until(lambda ip=ip: in_ns(host.ns, "ping", "-c", "1", "-W", "1", ip,
                                        check=False).returncode == 0,
@@ -279,7 +335,8 @@ def start_dockerd(ns: str, folder: str, plugins: str, docker_host: str, pidfile:
 
 def _wait_chassis(cluster: Cluster) -> None:
     def all_registered() -> bool:
-        out = in_ns(cluster.central_ns, "ovn-sbctl", f"--db={cluster.sb}", "--columns=hostname",
+        out = in_ns(cluster.central_ns, "ovn-sbctl", f"--db={cluster.sb}", "--no-leader-only",
+                    "--columns=hostname",
                     "list", "Chassis", check=False).stdout
         return all(h.name in out for h in cluster.hosts)
 
@@ -311,9 +368,9 @@ def teardown() -> None:
     for d in hosts:
         for daemon in ("driver", "ovn-controller", "ovs-vswitchd", "ovsdb-server"):
             _stop_pidfile(os.path.join(d, f"{daemon}.pid"))
-    central = os.path.join(BASE, "central")
-    for daemon in ("ovn-northd", "ovnnb_db", "ovnsb_db", "upstream-dns"):
-        _stop_pidfile(os.path.join(central, f"{daemon}.pid"))
+    for central in sorted(glob.glob(os.path.join(BASE, "central*"))):
+        for daemon in ("ovn-northd", "ovnnb_db", "ovnsb_db", "upstream-dns"):
+            _stop_pidfile(os.path.join(central, f"{daemon}.pid"))
     remove_leftovers(BASE, PREFIX)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import click
+from rich.table import Table
 
 from dockovn.cli.common import console, err_console, friendly_errors, status_table
 from dockovn.deploy import central, pki
@@ -29,6 +30,14 @@ def central_options(fn):
         click.option("--ssl-key", default=None, help="Use this server key instead of the CA's."),
         click.option("--ssl-cert", default=None, help="Server certificate signed by --ssl-ca."),
         click.option("--ssl-ca", default=None, help="CA certificate clients are checked against."),
+        click.option("--cluster-local", default=None, metavar="ADDR",
+                     help="Raft: this member's address; NB/SB become clustered (ports 6643/6644)."),
+        click.option("--cluster-join", default=None, metavar="PEER[,PEER]",
+                     help="Raft: join the cluster through these members (first start only; "
+                          "copy the first member's PKI folder here before)."),
+        click.option("--election-timer", default=None, type=click.IntRange(100, 600000),
+                     help="Raft election timer in ms, set when the cluster is created "
+                          "[default: OVSDB's 1000]."),
         click.option("--insecure-tcp", is_flag=True,
                      help="Listen on plain TCP without authentication (anyone reaching the "
                           "port can rewrite OVN's state)."),
@@ -100,8 +109,32 @@ def stop(**kwargs) -> None:
 @central_group.command("status")
 @central_options
 def status(**kwargs) -> None:
-    """Show which central daemons run; exit 1 if any is stopped."""
-    statuses = central.status(central.CentralConfig(**kwargs))
+    """Show which central daemons run and, for a cluster, each database's role, leader,
+    term and servers, and whether this member's ovn-northd is active; exit 1 if any
+    daemon is stopped."""
+    cfg = central.CentralConfig(**kwargs)
+    statuses = central.status(cfg)
     console.print(status_table("OVN central", statuses))
+    clusters, northd = central.cluster_status(cfg)
+    if clusters:
+        table = Table(title="Raft")
+        for col in ("database", "role", "term", "leader", "status", "servers"):
+            table.add_column(col)
+        for c in clusters:
+            table.add_row(c.database, c.role, c.term, c.leader, c.status, "\n".join(c.servers))
+        console.print(table)
+        console.print(f"ovn-northd here: {northd}")
     if not all(s.running for s in statuses):
         raise SystemExit(1)
+
+
+@central_group.command("leave")
+@central_options
+@friendly_errors
+def leave(**kwargs) -> None:
+    """Take this member out of the Raft cluster cleanly, stop it, remove its databases."""
+    cfg = central.CentralConfig(**kwargs)
+    if not cfg.clustered:
+        raise click.UsageError("--cluster-local is this member's address: give it")
+    central.leave(cfg)
+    console.print("left the NB and SB clusters; this member's daemons are stopped")

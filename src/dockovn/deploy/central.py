@@ -16,7 +16,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 
-from dockovn.deploy import pki, procs
+from dockovn.deploy import pki, procs, raft
 from dockovn.ovsdb import SslFiles
 
 SCHEMAS = {"nb": "/usr/share/ovn/ovn-nb.ovsschema", "sb": "/usr/share/ovn/ovn-sb.ovsschema"}
@@ -40,6 +40,15 @@ class CentralConfig:
     ssl_ca: str | None = None
     pki_dir: str | None = None          # default: <dbdir>/pki
     insecure_tcp: bool = False          # plain TCP, no authentication: only when asked for
+    # Raft: this member's address for the cluster (and a member to join through, when
+    # the cluster exists already); election timer in ms, set when the cluster is made.
+    cluster_local: str | None = None
+    cluster_join: str | None = None
+    election_timer: int | None = None
+
+    @property
+    def clustered(self) -> bool:
+        return bool(self.cluster_local)
 
     @property
     def ssl(self) -> bool:
@@ -80,8 +89,19 @@ class CentralConfig:
 
     def listen(self, which: str) -> str:
         addr, port = (self.nb_addr, self.nb_port) if which == "nb" else (self.sb_addr, self.sb_port)
+        scheme = "pssl" if self.ssl else "ptcp"
+        if self.clustered:
+            # The listener is a row of the replicated DB: one target for every member.
+            return f"{scheme}:{port}"
         host = f"[{addr}]" if ":" in addr else addr
-        return f"{'pssl' if self.ssl else 'ptcp'}:{port}:{host}"
+        return f"{scheme}:{port}:{host}"
+
+    @property
+    def northd_ctl(self) -> str:
+        return os.path.join(self.rundir, "ovn-northd.ctl")
+
+    def ctl(self, which: str) -> str:
+        return os.path.join(self.rundir, f"ovn{which}_db.ctl")
 
     @property
     def env(self) -> dict[str, str]:
@@ -95,11 +115,15 @@ def _loopback(addr: str) -> bool:
         return addr == "localhost"
 
 
-def _start_db(cfg: CentralConfig, which: str) -> bool:
+def _start_db(cfg: CentralConfig, which: str, ssl: SslFiles | None) -> bool:
     pidfile = cfg.pidfile(f"ovn{which}_db")
     if procs.running(pidfile, "ovsdb-server"):
         return False
-    procs.ensure_db(cfg.db(which), SCHEMAS[which], f"OVN {which.upper()}")
+    if cfg.clustered:
+        raft.ensure_db(cfg.db(which), SCHEMAS[which], which, "ssl" if ssl else "tcp",
+                       cfg.cluster_local, cfg.cluster_join, cfg.election_timer)
+    else:
+        procs.ensure_db(cfg.db(which), SCHEMAS[which], f"OVN {which.upper()}")
     procs.run([
         "ovsdb-server", cfg.db(which), "--detach", "--no-chdir",
         f"--pidfile={pidfile}",
@@ -108,27 +132,23 @@ def _start_db(cfg: CentralConfig, which: str) -> bool:
         # Listening addresses live in the DB (NB_Global/SB_Global connections),
         # as with ovn-ctl, so set-connection keeps working.
         f"--remote=db:{DB_NAMES[which]},{GLOBAL_TABLES[which]},connections",
-        f"--unixctl={os.path.join(cfg.rundir, f'ovn{which}_db.ctl')}",
-        # SSL files from the DB's SSL row (as ovn-ctl does), so a re-run can change them.
-        f"--private-key=db:{DB_NAMES[which]},SSL,private_key",
-        f"--certificate=db:{DB_NAMES[which]},SSL,certificate",
-        f"--ca-cert=db:{DB_NAMES[which]},SSL,ca_cert",
+        f"--unixctl={cfg.ctl(which)}",
+        # The central's own files, on the command line: a member joining a cluster has
+        # to speak SSL to the others before its copy of the DB holds anything.
+        *([f"--private-key={ssl.key}", f"--certificate={ssl.cert}", f"--ca-cert={ssl.ca}"]
+          if ssl else []),
     ], f"starting the OVN {which.upper()} database", env=cfg.env)
     return True
 
 
 def _configure_db(cfg: CentralConfig, which: str, ssl: SslFiles | None) -> None:
-    db = f"--db=unix:{cfg.sock(which)}"
-    procs.run([CTL[which], db, "init"], f"initialising OVN {which.upper()}", env=cfg.env)
-    if ssl:
-        procs.run([CTL[which], db, "set-ssl", ssl.key, ssl.cert, ssl.ca],
-                  f"giving OVN {which.upper()} its certificate", env=cfg.env)
-    else:
-        procs.run([CTL[which], db, "del-ssl"], f"removing OVN {which.upper()}'s SSL", env=cfg.env)
+    # Through this member's socket; a follower passes the writes on to the leader.
+    db = [f"--db=unix:{cfg.sock(which)}", "--no-leader-only", "--timeout=30"]
+    procs.run([CTL[which], *db, "init"], f"initialising OVN {which.upper()}", env=cfg.env)
     # SB clients over the network are chassis: OVN's RBAC lets each change only its own
     # rows (the certificate's CN must be the chassis name).
     role = ["role=ovn-controller"] if which == "sb" and ssl else []
-    procs.run([CTL[which], db, "set-connection", *role, cfg.listen(which)],
+    procs.run([CTL[which], *db, "set-connection", *role, cfg.listen(which)],
               f"making OVN {which.upper()} listen on {cfg.listen(which)}", env=cfg.env)
 
 
@@ -137,19 +157,58 @@ def start(cfg: CentralConfig = CentralConfig()) -> bool:
     for d in (cfg.rundir, cfg.logdir, cfg.dbdir):
         os.makedirs(d, exist_ok=True)
     ssl = cfg.ssl_files() if cfg.ssl else None
-    started = _start_db(cfg, "nb")
-    started = _start_db(cfg, "sb") or started
-    for which in ("nb", "sb"):
-        _configure_db(cfg, which, ssl)
+    # A member of an existing cluster (joining, or started again) finds NB_Global and
+    # SB_Global, listeners included, in the replicated databases: only the member that
+    # creates the cluster writes them (a restarted member may still be catching up).
+    configure = not cfg.clustered or not (
+        cfg.cluster_join or all(os.path.exists(cfg.db(w)) for w in ("nb", "sb")))
+    started = _start_db(cfg, "nb", ssl)
+    started = _start_db(cfg, "sb", ssl) or started
+    if configure:
+        for which in ("nb", "sb"):
+            _configure_db(cfg, which, ssl)
+    nb_db = _northd_nb(cfg, ssl)
+    remotes_file = os.path.join(cfg.rundir, "ovn-northd.nb-remotes")
+    if procs.running(cfg.pidfile("ovn-northd"), "ovn-northd") and _read(remotes_file) != nb_db:
+        procs.stop(cfg.pidfile("ovn-northd"))  # members came or went: follow them
     if not procs.running(cfg.pidfile("ovn-northd"), "ovn-northd"):
         procs.run([
             "ovn-northd", "--detach", "--no-chdir",
             f"--pidfile={cfg.pidfile('ovn-northd')}",
             f"--log-file={os.path.join(cfg.logdir, 'ovn-northd.log')}",
-            f"--ovnnb-db=unix:{cfg.sock('nb')}", f"--ovnsb-db=unix:{cfg.sock('sb')}",
+            f"--unixctl={cfg.northd_ctl}",
+            f"--ovnnb-db={nb_db}", f"--ovnsb-db=unix:{cfg.sock('sb')}",
+            *([f"--private-key={ssl.key}", f"--certificate={ssl.cert}", f"--ca-cert={ssl.ca}"]
+              if ssl and cfg.clustered else []),
         ], "starting ovn-northd", env=cfg.env)
+        with open(remotes_file, "w") as f:
+            f.write(nb_db)
         started = True
     return started
+
+
+def _northd_nb(cfg: CentralConfig, ssl: SslFiles | None) -> str:
+    """Where ovn-northd finds NB. ovn-northd talks to the leader only: on one member it
+    would idle whenever the NB leader is elsewhere, so a member's northd gets every NB
+    member (SB stays its local socket: only the northd beside the SB leader becomes active,
+    and SB's role-based access keeps applying to everyone else)."""
+    if not cfg.clustered:
+        return f"unix:{cfg.sock('nb')}"
+    procs.wait_for(lambda: raft.status(cfg.ctl("nb"), "nb").status == "cluster member", 60,
+                   "this member to be in the NB cluster")
+    scheme = "ssl" if ssl else "tcp"
+    members = [srv.split(" at ", 1)[1].removesuffix(" (self)")
+               for srv in raft.status(cfg.ctl("nb"), "nb").servers]
+    return ",".join(f"{scheme}:{m.split(':', 1)[1].rsplit(':', 1)[0]}:{cfg.nb_port}"
+                    for m in sorted(members))
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def client_remotes(cfg: CentralConfig, address: str | None = None) -> tuple[str, str]:
@@ -186,3 +245,35 @@ def status(cfg: CentralConfig = CentralConfig()) -> list[procs.Status]:
                      cfg.listen("sb")),
         procs.Status("ovn-northd", procs.running(cfg.pidfile("ovn-northd"), "ovn-northd")),
     ]
+
+
+def cluster_status(cfg: CentralConfig) -> tuple[list[raft.ClusterStatus], str]:
+    """This member's view of the NB and SB clusters, and its ovn-northd's state
+    ("active", "standby"); empty for a central that is not clustered."""
+    found = []
+    for which in ("nb", "sb"):
+        if os.path.exists(cfg.db(which)) and raft.is_clustered(cfg.db(which)) and \
+                procs.running(cfg.pidfile(f"ovn{which}_db"), "ovsdb-server"):
+            found.append(raft.status(cfg.ctl(which), which))
+    northd = "stopped"
+    if procs.running(cfg.pidfile("ovn-northd"), "ovn-northd"):
+        try:
+            northd = raft.northd_state(cfg.northd_ctl)
+        except procs.SetupError:
+            northd = "running (state unknown)"
+    return found, northd
+
+
+def leave(cfg: CentralConfig) -> None:
+    """Take this member out of the NB and SB clusters, stop its daemons and remove its
+    copies of the databases (starting again would otherwise rejoin as a ghost)."""
+    for which in ("nb", "sb"):
+        if procs.running(cfg.pidfile(f"ovn{which}_db"), "ovsdb-server"):
+            raft.leave(cfg.ctl(which), which)
+    procs.wait_for(lambda: all(not procs.running(cfg.pidfile(f"ovn{w}_db"), "ovsdb-server")
+                               or raft.status(cfg.ctl(w), w).status.startswith("left")
+                               for w in ("nb", "sb")), 30, "the cluster to let this member go")
+    stop(cfg)
+    for which in ("nb", "sb"):
+        if os.path.exists(cfg.db(which)):
+            os.unlink(cfg.db(which))

@@ -16,19 +16,23 @@ from dataclasses import dataclass, field
 
 from typing import Callable
 
-from ovsdbapp.backend.ovs_idl import command as ovs_command
 from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
+from dockovn.ovn.pools import AllocateCommand, AllocationRefused, PoolNotFound
 from dockovn.ovn.routers import DeleteRouterPort, EnsureRouter
 from dockovn.ovsdb import (BoundedTransactions, OwnConnection, SslFiles, close_api, commit,
-                           connected, describe, open_api, reading)
+                           describe, open_api, reading, wait_connected)
 
 LOG = logging.getLogger(__name__)
 
 # Used when the server cannot be asked for its schema yet (central still
 # starting): the IDL connects and catches up once it is reachable.
 LOCAL_NB_SCHEMA = "/usr/share/ovn/ovn-nb.ovsschema"
+
+# Seconds a write waits for a lost NB session to come back before answering "unreachable"
+# (a Raft leader change is over in about one; see ovsdb.open_api's reconnect back-off).
+RECONNECT_GRACE = 3.0
 
 
 class NorthboundError(RuntimeError):
@@ -108,42 +112,6 @@ class AddressPool:
     external_ids: dict[str, str]
 
 
-class _AllocateCommand(ovs_command.BaseCommand):
-    """Take one address from a pool, safely against every other writer.
-
-    ``row.verify("addresses")`` makes the transaction conditional on the set
-    being unchanged since we read it (an OVSDB "wait" operation). If another
-    host took an address in between, the server answers TRY_AGAIN and ovsdbapp
-    re-runs this command on the fresh set: allocations are serialised by the
-    NB server itself, with no lock and no duplicate.
-    """
-
-    def __init__(self, api, pool_name: str, choose: Callable[[frozenset[str]], str],
-                 note: Callable[[str], dict[str, str]] | None):
-        super().__init__(api)
-        self.pool_name = pool_name
-        self.choose = choose
-        self.note = note
-
-    def run_idl(self, txn):
-        row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", self.pool_name, None)
-        if row is None:
-            self.result = PoolNotFound(f"address pool {self.pool_name} does not exist")
-            return
-        row.verify("addresses")
-        try:
-            address = self.choose(frozenset(row.addresses))
-        except AllocationRefused as refusal:
-            # Not raised here: ovsdbapp would log it as a crash. The (empty)
-            # transaction commits and allocate() raises it to the caller.
-            self.result = refusal
-            return
-        row.addvalue("addresses", address)
-        for key, value in (self.note(address) if self.note else {}).items():
-            row.setkey("external_ids", key, value)
-        self.result = address
-
-
 @dataclass(frozen=True)
 class RouterAttachment:
     """How a new switch plugs into a logical router (created if missing)."""
@@ -156,14 +124,6 @@ class RouterAttachment:
     networks: tuple[str, ...]     # "10.0.0.1/24", "fd00::1/64": the gateway addresses
 
 
-class PoolNotFound(LookupError):
-    pass
-
-
-class AllocationRefused(Exception):
-    """Raised by an allocation's chooser: no address can be given; the message says why."""
-
-
 class Northbound:
     """A persistent connection to the OVN Northbound DB."""
 
@@ -171,7 +131,8 @@ class Northbound:
         self.remote = remote
         try:
             self.api = open_api(_NbApi, remote, "OVN_Northbound", timeout,
-                                schema_file=LOCAL_NB_SCHEMA, ssl=ssl)
+                                schema_file=LOCAL_NB_SCHEMA, ssl=ssl,
+                                cluster_client=True)
         except Exception as exc:
             raise NorthboundError(f"cannot connect to OVN Northbound at {remote}: "
                                   f"{describe(exc)}") from exc
@@ -233,9 +194,10 @@ class Northbound:
     # -- writes (one transaction each) ------------------------------------------------
 
     def _commit(self, what: str, *commands) -> None:
-        # Fail at once, not after the timeout, when central is down: dockerd is
-        # waiting on this request, and the user wants to know why.
-        if not connected(self.api):
+        # Fail soon, not after the timeout, when central is down: dockerd is waiting on
+        # this request, and the user wants to know why. A reconnection in progress (a
+        # Raft leader change) gets a moment.
+        if not wait_connected(self.api, RECONNECT_GRACE):
             raise NorthboundError(f"{what}: OVN central is unreachable "
                                   f"(Northbound {self.remote} not connected)")
         commit(self.api, NorthboundError, what, *commands)
@@ -257,7 +219,20 @@ class Northbound:
                 self.api.lsp_add(ls, attach.switch_port, type="router", addresses=["router"],
                                  options={"router-port": attach.router_port}),
             ]
-        self._commit(f"creating logical switch {name}", *commands)
+        try:
+            self._commit(f"creating logical switch {name}", *commands)
+        except NorthboundError:
+            if not self._landed("Logical_Switch", name, external_ids):
+                raise
+
+    def _landed(self, table: str, name: str, external_ids: dict[str, str]) -> bool:
+        """Whether a write that failed had in fact committed: the row is there with what
+        we wrote. A transaction re-run after a lost reply (a Raft leader change) finds
+        its own row and fails "already exists"; that is success, not a failure."""
+        with self.api.ovsdb_connection.lock:
+            row = self.api.lookup(table, name, default=None)
+            return row is not None and all(row.external_ids.get(k) == v
+                                           for k, v in external_ids.items())
 
     def delete_switch(self, name: str, pools: tuple[str, ...] = (),
                       router_port: str | None = None) -> None:
@@ -298,12 +273,16 @@ class Northbound:
 
     def add_port(self, switch_name: str, port_name: str, addresses: list[str],
                  port_security: list[str], external_ids: dict[str, str]) -> None:
-        self._commit(
-            f"adding logical switch port {port_name}",
-            self.api.lsp_add(switch_name, port_name, may_exist=False,
-                             addresses=addresses, port_security=port_security,
-                             external_ids=external_ids),
-        )
+        try:
+            self._commit(
+                f"adding logical switch port {port_name}",
+                self.api.lsp_add(switch_name, port_name, may_exist=False,
+                                 addresses=addresses, port_security=port_security,
+                                 external_ids=external_ids),
+            )
+        except NorthboundError:
+            if not self._landed("Logical_Switch_Port", port_name, external_ids):
+                raise
 
     def delete_port(self, port_name: str, switch_name: str | None = None) -> None:
         """Delete a port; a port already gone is fine.
@@ -383,8 +362,8 @@ class Northbound:
         ``choose`` raises AllocationRefused to refuse (pool full, address taken);
         it reaches the caller unchanged and nothing is written.
         """
-        command = _AllocateCommand(self.api, pool_name, choose, note)
-        if not connected(self.api):
+        command = AllocateCommand(self.api, pool_name, choose, note)
+        if not wait_connected(self.api, RECONNECT_GRACE):
             raise NorthboundError(f"allocating from {pool_name}: OVN central is unreachable "
                                   f"(Northbound {self.remote} not connected)")
         try:

@@ -17,7 +17,7 @@ class Southbound:
         self.api = open_api(_SbApi, remote, "OVN_Southbound", timeout,
                             tables=("Chassis", "Chassis_Private", "Port_Binding", "Encap",
                                     "Service_Monitor"),
-                            ssl=ssl)
+                            ssl=ssl, cluster_client=True)
 
     def close(self) -> None:
         close_api(self.api)
