@@ -231,3 +231,19 @@ def test_a_whole_member_killed_under_load_then_a_second_one(raft):
 
     assert wait.until(creates, 60, step=2, what="requests working again")
     remove(mh.docker("h1").networks.get(net_name))
+
+
+def test_a_member_leaves_cleanly(raft):
+    mh = raft
+    leaving = next(m for m in mh.cluster.members if m is not leader(mh))
+    done = multihost.dockovn(leaving.ns, "central", "leave",
+                             *multihost.central_args(mh.cluster, leaving))
+    assert "left the NB and SB clusters" in done.stdout
+    assert not procs.running(leaving.pidfile("ovnnb_db"))
+    stayed = [m for m in mh.cluster.members if m is not leaving]
+    for db in ("OVN_Northbound", "OVN_Southbound"):
+        wait.until(lambda db=db: all(servers(cluster_status(mh, m, db)) == 2 for m in stayed),
+                   20, what=f"{db} down to two servers")
+    # Two members are still a majority of the new configuration: writes go on.
+    net = create_network(mh, "h2", "10.90.62.0/24")
+    remove(net)

@@ -270,9 +270,16 @@ def leave(cfg: CentralConfig) -> None:
     for which in ("nb", "sb"):
         if procs.running(cfg.pidfile(f"ovn{which}_db"), "ovsdb-server"):
             raft.leave(cfg.ctl(which), which)
-    procs.wait_for(lambda: all(not procs.running(cfg.pidfile(f"ovn{w}_db"), "ovsdb-server")
-                               or raft.status(cfg.ctl(w), w).status.startswith("left")
-                               for w in ("nb", "sb")), 30, "the cluster to let this member go")
+    def gone(which: str) -> bool:
+        if not procs.running(cfg.pidfile(f"ovn{which}_db"), "ovsdb-server"):
+            return True
+        try:
+            return raft.status(cfg.ctl(which), which).status.startswith("left")
+        except procs.SetupError:  # it no longer answers for a database it left
+            return True
+
+    procs.wait_for(lambda: all(gone(w) for w in ("nb", "sb")), 30,
+                   "the cluster to let this member go")
     stop(cfg)
     for which in ("nb", "sb"):
         if os.path.exists(cfg.db(which)):
