@@ -11,7 +11,6 @@ the next kill. Targets are reported, never asserted.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -20,6 +19,7 @@ import uuid
 
 import docker as sdk
 
+from bench.output import save
 from bench.stats import median
 from dockovn.deploy import procs
 from tests.support import multihost
@@ -122,14 +122,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=RESULTS)
     args = p.parse_args(argv)
     results = run(args.kills)
-    text = report(results)
-    print(text)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "failover.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(args.out, "failover.json"), "w") as f:
-        json.dump(results, f, indent=1)
-    plot(results, os.path.join(args.out, "failover.png"))
+    save(args.out, "failover", report(results), results, plot)
     return 0
 
 

@@ -16,7 +16,6 @@ asserted. `python -m bench.names [--trials N] [--queries N] [--out DIR]`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -25,6 +24,7 @@ import uuid
 
 import docker as sdk
 
+from bench.output import save
 from bench.stats import median, p95
 from tests.support import multihost
 
@@ -147,14 +147,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=RESULTS)
     args = p.parse_args(argv)
     results = run(args.trials, args.queries)
-    text = report(results)
-    print(text)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "names.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(args.out, "names.json"), "w") as f:
-        json.dump(results, f, indent=1)
-    plot(results, os.path.join(args.out, "names.png"))
+    save(args.out, "names", report(results), results, plot)
     return 0
 
 
