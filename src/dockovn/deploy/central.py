@@ -20,7 +20,7 @@ from dockovn.deploy import pki, procs, raft
 from dockovn.ovsdb import SslFiles
 
 SCHEMAS = {"nb": "/usr/share/ovn/ovn-nb.ovsschema", "sb": "/usr/share/ovn/ovn-sb.ovsschema"}
-DB_NAMES = {"nb": "OVN_Northbound", "sb": "OVN_Southbound"}
+DB_NAMES = raft.DB_NAMES
 GLOBAL_TABLES = {"nb": "NB_Global", "sb": "SB_Global"}
 CTL = {"nb": "ovn-nbctl", "sb": "ovn-sbctl"}
 

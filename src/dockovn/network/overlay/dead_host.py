@@ -53,14 +53,13 @@ def find(nb: Northbound, host: str) -> HostState:
             who = pids.get(external_ids.CONTAINER_NAME) or port.name[:12]
             state.ports.append((switch.name, port.name, who))
             if dockovn_ipam:
-                for entry in port.addresses:
-                    for field_ in entry.split()[1:]:
-                        ip = ipaddress.ip_address(field_)
-                        subnet = ids.get(external_ids.SUBNET6 if ip.version == 6
-                                         else external_ids.SUBNET)
-                        if subnet:
-                            state.releases.setdefault(
-                                pool_name(ipaddress.ip_network(subnet)), []).append(str(ip))
+                for value in port.ips:
+                    ip = ipaddress.ip_address(value)
+                    subnet = ids.get(external_ids.SUBNET6 if ip.version == 6
+                                     else external_ids.SUBNET)
+                    if subnet:
+                        state.releases.setdefault(
+                            pool_name(ipaddress.ip_network(subnet)), []).append(value)
         keys = [k for k, v in ids.items() if k.startswith(external_ids.DOCKER_ID_PREFIX)
                 and (v == host or v in state.host_ids)]
         if keys:
