@@ -377,9 +377,10 @@ def teardown() -> None:
 def remove_leftovers(base: str, prefix: str) -> None:
     """Kill whatever still runs from ``base`` (containerd-shims of a killed dockerd),
     delete the ``prefix`` namespaces and dockerd cgroups, remove ``base``."""
+    ours = procs.self_and_ancestors()  # a clone of this repo may live under base too
     for line in sh("ps", "-eo", "pid=,args=").stdout.splitlines():
         pid, _, args = line.strip().partition(" ")
-        if base + "/" in args and int(pid) != os.getpid():
+        if base + "/" in args and int(pid) not in ours:
             try:
                 os.kill(int(pid), 9)
             except ProcessLookupError:

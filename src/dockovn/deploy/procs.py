@@ -44,9 +44,15 @@ def alive(pid: int | None) -> bool:
 
 
 def running(pidfile: str, comm: str | None = None) -> int | None:
-    """The pid in ``pidfile`` if that process runs (and is named ``comm``, if given)."""
+    """The pid in ``pidfile`` if that process runs (and is named ``comm``, if given).
+
+    A pidfile left by a daemon that died may name a pid the kernel has since given
+    to another process (after a reboot, to anything at all, this test run included).
+    The daemon writes its pidfile after it starts, so a process that started after
+    the pidfile was written is not the daemon: it is never reported nor signalled.
+    """
     pid = read_pid(pidfile)
-    if not alive(pid):
+    if not alive(pid) or pid in self_and_ancestors() or not _started_before(pid, pidfile):
         return None
     if comm is not None:
         try:
@@ -56,6 +62,35 @@ def running(pidfile: str, comm: str | None = None) -> int | None:
         except OSError:
             return None
     return pid
+
+
+# /proc/<pid>/stat's start time is in clock ticks since boot, /proc/stat's btime in
+# whole seconds: a little slack absorbs that rounding.
+_START_SLACK_S = 2.0
+
+
+def _started_before(pid: int, pidfile: str) -> bool:
+    try:
+        written = os.stat(pidfile).st_mtime
+        with open(f"/proc/{pid}/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+    return boot + ticks / os.sysconf("SC_CLK_TCK") <= written + _START_SLACK_S
+
+
+def self_and_ancestors() -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        pids.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
 
 
 def run(cmd: list[str], what: str, env: dict[str, str] | None = None,
@@ -74,11 +109,14 @@ def run(cmd: list[str], what: str, env: dict[str, str] | None = None,
     return done.stdout
 
 
-def stop(pidfile: str, timeout: float = 10.0) -> bool:
-    """SIGTERM the daemon in ``pidfile``, wait, SIGKILL if it lingers. True if one ran."""
-    pid = read_pid(pidfile)
-    was_running = alive(pid)
-    if was_running:
+def stop(pidfile: str, timeout: float = 10.0, comm: str | None = None) -> bool:
+    """SIGTERM the daemon in ``pidfile``, wait, SIGKILL if it lingers. True if one ran.
+
+    Only the process the pidfile really names is signalled (see ``running``); the
+    pidfile is removed either way.
+    """
+    pid = running(pidfile, comm)
+    if pid:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while alive(pid) and time.monotonic() < deadline:
@@ -89,7 +127,7 @@ def stop(pidfile: str, timeout: float = 10.0) -> bool:
         os.unlink(pidfile)
     except FileNotFoundError:
         pass
-    return was_running
+    return pid is not None
 
 
 def wait_for(predicate, timeout: float, what: str, step: float = 0.1) -> None:

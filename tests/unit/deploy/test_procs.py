@@ -1,0 +1,60 @@
+"""Pidfiles: only the process a pidfile really names is reported or signalled."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+from dockovn.deploy import procs
+
+
+def _sleeper() -> subprocess.Popen:
+    return subprocess.Popen(["sleep", "60"])
+
+
+def _write(path, pid: int, written: float | None = None) -> str:
+    path.write_text(f"{pid}\n")
+    if written is not None:
+        os.utime(path, (written, written))
+    return str(path)
+
+
+def test_a_live_daemon_is_found_and_stopped(tmp_path):
+    proc = _sleeper()
+    pidfile = _write(tmp_path / "d.pid", proc.pid)
+    assert procs.running(pidfile, "sleep") == proc.pid
+    assert procs.stop(pidfile, timeout=5)
+    assert proc.wait(timeout=5) != 0
+    assert not os.path.exists(pidfile)
+
+
+def test_a_pid_reused_after_the_pidfile_was_written_is_left_alone(tmp_path):
+    # As after a reboot: the pidfile is an hour old, the process with that pid is new.
+    proc = _sleeper()
+    try:
+        pidfile = _write(tmp_path / "d.pid", proc.pid, written=time.time() - 3600)
+        assert procs.running(pidfile) is None
+        assert procs.stop(pidfile, timeout=1) is False
+        assert proc.poll() is None, "a process that merely reuses the pid was signalled"
+        assert not os.path.exists(pidfile)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_stale_pidfile_naming_this_process_or_its_parent_is_never_signalled(tmp_path):
+    for pid in (os.getpid(), os.getppid()):
+        pidfile = _write(tmp_path / "d.pid", pid)
+        assert procs.running(pidfile) is None
+        assert procs.stop(pidfile, timeout=1) is False
+
+
+def test_wrong_name_is_not_the_daemon(tmp_path):
+    proc = _sleeper()
+    try:
+        pidfile = _write(tmp_path / "d.pid", proc.pid)
+        assert procs.running(pidfile, "ovsdb-server") is None
+    finally:
+        proc.kill()
+        proc.wait()
