@@ -16,6 +16,7 @@ from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST, DockerEngine
 from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch, OvsError
 from dockovn.host.vm_bridge import VmBridge
 from dockovn.network import collector
+from dockovn.network.policy.membership import MembershipSync
 from dockovn.network.services.reconciler import BackendSync
 from dockovn.network.overlay.gc import Collector
 from dockovn.network.overlay.ipam import OvnIpam
@@ -85,8 +86,9 @@ def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout,
     docker_names = NameSync(nb, lambda: DockerEngine(docker_host))
     replicator = NetworkReplicator(nb, lambda: DockerEngine(docker_host))
     backends = BackendSync(Services(nb))  # service VIPs' backends follow the registry
-    background = [docker_names.start, replicator.start, backends.start]
-    closers = [docker_names.stop, replicator.stop, backends.stop]
+    policies = MembershipSync(nb, host_id)  # this host's ports in their policies' groups
+    background = [docker_names.start, replicator.start, backends.start, policies.start]
+    closers = [docker_names.stop, replicator.stop, backends.stop, policies.stop]
     if dns_address:  # names across hosts (off the request path)
         resolver = NamesService(nb, lambda: DockerEngine(docker_host), dns_address)
         background.append(lambda: _start_names(resolver))

@@ -12,6 +12,7 @@ from dockovn.cli.driver import driver_command
 from dockovn.cli.gc import gc
 from dockovn.cli.host import host_group
 from dockovn.cli.ls import ls
+from dockovn.cli.policy import policy_group
 from dockovn.cli.service import service_group
 from dockovn.cli.up import down, up
 from dockovn.cli.vm import vm_group
@@ -27,7 +28,7 @@ def cli(verbose: bool) -> None:
 
 
 for command in (central_group, host_group, driver_command, up, down, ls, gc, service_group,
-                vm_group):
+                policy_group, vm_group):
     cli.add_command(command)
 
 

@@ -34,6 +34,12 @@ CONTAINER_ID = PREFIX + "container-id"
 CONTAINER_NAME = PREFIX + "container-name"
 ALIASES = PREFIX + "aliases"            # the endpoint's network aliases, space-separated
                                         # (names across hosts answer them)
+# Labels network policies select by (network/policy): the container's labels, learned
+# from Docker ("dockovn:label:<key>"), and the endpoint's own, given as driver options
+# `--network name=N,driver-opt=dockovn.label.<key>=<value>` and so known when the port
+# is created ("dockovn:endpoint-label:<key>"); the endpoint's win.
+LABEL_PREFIX = PREFIX + "label:"
+ENDPOINT_LABEL_PREFIX = PREFIX + "endpoint-label:"
 # Service registry for the client-side balancer (dockovn.balancer), from container
 # labels dockovn.service / dockovn.port: a port is an instance of service SERVICE,
 # listening on SERVICE_PORT (a TCP port number, as a string).

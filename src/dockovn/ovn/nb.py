@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from typing import Callable
 
+from ovsdbapp.backend.ovs_idl import command as ovs_command
 from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
@@ -96,6 +97,22 @@ def _port(row, switch_name: str) -> LogicalPort:
         up=up,
         options=dict(row.options),
     )
+
+
+class _JoinGroups(ovs_command.BaseCommand):
+    """Put the port a command of the same transaction inserts into these port groups
+    (ovsdbapp's pg_add_ports fails the whole transaction on a group gone meanwhile)."""
+
+    def __init__(self, api, lsp_command, groups: tuple[str, ...]):
+        super().__init__(api)
+        self.lsp_command = lsp_command
+        self.groups = groups
+
+    def run_idl(self, txn):
+        for name in self.groups:
+            row = self.api.lookup("Port_Group", name, default=None)
+            if row is not None:
+                row.addvalue("ports", self.lsp_command.result)
 
 
 class _NbApi(BoundedTransactions, OwnConnection, impl_idl.OvnNbApiIdlImpl):
@@ -272,14 +289,15 @@ class Northbound:
                                         if_exists=True))
 
     def add_port(self, switch_name: str, port_name: str, addresses: list[str],
-                 port_security: list[str], external_ids: dict[str, str]) -> None:
+                 port_security: list[str], external_ids: dict[str, str],
+                 port_groups: tuple[str, ...] = ()) -> None:
+        """Add a port, in the same transaction as its membership of ``port_groups``
+        (so their ACLs apply from its first packet); a group gone meanwhile is skipped."""
+        lsp = self.api.lsp_add(switch_name, port_name, may_exist=False, addresses=addresses,
+                               port_security=port_security, external_ids=external_ids)
         try:
-            self._commit(
-                f"adding logical switch port {port_name}",
-                self.api.lsp_add(switch_name, port_name, may_exist=False,
-                                 addresses=addresses, port_security=port_security,
-                                 external_ids=external_ids),
-            )
+            self._commit(f"adding logical switch port {port_name}", lsp,
+                         _JoinGroups(self.api, lsp, port_groups))
         except NorthboundError:
             if not self._landed("Logical_Switch_Port", port_name, external_ids):
                 raise

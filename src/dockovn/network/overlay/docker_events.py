@@ -7,7 +7,8 @@ follows Docker's network events (and container renames) and records
 shows them and every host's name server answers them (``network/names``). It runs
 off the request path and catches up on everything at start and after each reconnect.
 
-The same pass fills the service registry: a container labelled
+The same pass copies the container's labels (``dockovn:label:KEY``), which network
+policies select by, and fills the service registry: a container labelled
 ``dockovn.service=S`` and ``dockovn.port=P`` gets ``dockovn:service`` and
 ``dockovn:service-port`` on its ports (labels are fixed for a container's life,
 so writing them when the port is named is enough). A container without these
@@ -23,6 +24,7 @@ from typing import Callable
 from dockovn.host.docker_engine import Attachment, DockerEngine
 from dockovn.network import external_ids
 from dockovn.network.api import DRIVER_NAME
+from dockovn.network.policy.model import LABEL_KEY
 from dockovn.network.services.model import ServiceError, registry_ids
 from dockovn.ovn.nb import Northbound, NorthboundError
 
@@ -108,6 +110,10 @@ class NameSync:
                 external_ids.CONTAINER_NAME: att.container_name,
                 external_ids.ALIASES: " ".join(att.aliases)}
         want.update(self._registry_ids(att))
+        # Network policies select by these (network/policy). Labels are fixed for a
+        # container's life, so they are written once, with its name.
+        want.update({external_ids.LABEL_PREFIX + k: v for k, v in att.labels.items()
+                     if LABEL_KEY.fullmatch(k)})
         if all(port.external_ids.get(k) == v for k, v in want.items()):
             return
         try:

@@ -41,7 +41,11 @@ from dockovn.network.api import (
     StaticRoute,
     nb_call,
 )
+from dockovn.network.policy import membership
+from dockovn.network.policy.manager import read_policies
+from dockovn.network.policy.model import PolicyError, port_labels
 from dockovn.ovn.nb import LogicalSwitch, Northbound, RouterAttachment
+from dockovn.ovn.port_groups import PortGroups
 
 LOG = logging.getLogger(__name__)
 
@@ -54,6 +58,7 @@ class OverlayDriver:
                  default_mtu: int = DEFAULT_MTU, userspace_datapath: bool = True,
                  hostname: str = ""):
         self.nb = nb
+        self.policy_groups = PortGroups(nb)
         self.ovs = ovs
         self.host_id = host_id
         self.hostname = hostname or host_id
@@ -193,6 +198,10 @@ class OverlayDriver:
         switch = self._network(req.network_id)
         ids = switch.external_ids
         want = spec.endpoint_spec(req, ids[external_ids.SUBNET], ids.get(external_ids.SUBNET6))
+        try:
+            labels = membership.endpoint_labels(req.options)
+        except PolicyError as exc:
+            raise DriverError(str(exc)) from None
         existing = self.nb.port(req.endpoint_id)
         if existing is not None:
             if existing.external_ids.get(external_ids.NETWORK_ID) == switch.name and \
@@ -212,10 +221,15 @@ class OverlayDriver:
             external_ids.HOST: self.host_id,
             external_ids.HOSTNAME: self.hostname,
             external_ids.CREATED_AT: str(int(time.time())),
+            **labels,
         }
+        # Under its policies from its first packet: the port and its memberships are
+        # one transaction (see network/policy/membership.py).
+        groups = membership.groups_for(read_policies(self.policy_groups), switch.name,
+                                       port_labels(port_ids))
         try:
             nb_call("create endpoint", self.nb.add_port, switch.name, req.endpoint_id,
-                    [want.lsp_address], [want.lsp_address], port_ids)
+                    [want.lsp_address], [want.lsp_address], port_ids, groups)
         except DriverError:
             self._forget_address(switch.name, req.endpoint_id)
             raise

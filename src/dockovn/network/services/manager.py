@@ -23,6 +23,7 @@ import time
 
 from dockovn.network import external_ids
 from dockovn.network import identifiers
+from dockovn.network import lookup
 from dockovn.network.overlay.ipam import ADDRESS_SPACE, pool_name
 from dockovn.ovn.lb import LoadBalancers, NewLoadBalancer, Removal, VipResponder
 from dockovn.ovn.nb import (AllocationRefused, LogicalPort, LogicalSwitch, Northbound,
@@ -50,27 +51,12 @@ class Services:
         return [s for s in map(ServiceLb.read, self.lbs.all()) if s is not None]
 
     def find_network(self, network: str) -> LogicalSwitch:
-        """A dockovn network by name, or by ID (or an unambiguous ID prefix)."""
-        switches = self.nb.switches_with(external_ids.NETWORK_ID)
-        named = [s for s in switches if s.external_ids.get(external_ids.NETWORK_NAME) == network]
-        if len(named) == 1:
-            return named[0]
-        by_id = [s for s in switches if len(network) >= 6 and
-                 (s.name.startswith(network) or any(
-                     k.startswith(external_ids.DOCKER_ID_PREFIX + network) for k in s.external_ids))]
-        found = named or by_id
-        if not found:
-            raise ServiceError(f"no dockovn network {network!r}")
-        if len(found) > 1:
-            raise ServiceError(f"{len(found)} dockovn networks match {network!r}; "
-                               "give the network ID")
-        return found[0]
+        try:
+            return lookup.find_network(self.nb, network)
+        except lookup.NetworkNotFound as exc:
+            raise ServiceError(str(exc)) from None
 
-    @staticmethod
-    def network_name(switch: LogicalSwitch | None, network_id: str = "") -> str:
-        if switch is None:
-            return f"({network_id[:12]}, gone)"
-        return switch.external_ids.get(external_ids.NETWORK_NAME) or f"({switch.name[:12]})"
+    network_name = staticmethod(lookup.network_name)
 
     def _addresses_in_use(self, switch: LogicalSwitch,
                           lbs: list[ServiceLb]) -> dict[str, str]:

@@ -1,0 +1,247 @@
+"""Network policy, the pure part: what a policy says, who it selects, its OVN ACLs.
+
+A policy selects containers (by labels, on one network or on all dockovn networks)
+and says from where they accept new connections: containers with other labels,
+whole networks, CIDRs; on which protocols and ports. The semantics (README,
+"Network policy"):
+
+- A container selected by no policy accepts everything, as before.
+- A container selected by one or more policies accepts a new incoming connection
+  only if one of those policies allows it. Replies to its own connections, and
+  ARP/ND, always pass. Outgoing traffic is not restricted (ingress only).
+- A policy with no ``--from*`` and no ``--port`` allows nothing: it isolates.
+- ``--from*`` given, no ``--port``: any protocol and port from those sources;
+  ``--port`` given, no ``--from*``: those ports from anywhere.
+
+In OVN each policy is a port group of the containers it selects, with two ACLs
+named after it: a drop of all IP traffic into its ports (priority 1000) and one
+allow-related for what it allows (1001). Sources chosen by label or network are a
+second port group whose address sets the allow ACL refers to. So ACLs grow with
+policies, never with containers; containers only change group membership.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import asdict, dataclass, field
+
+from dockovn.network import external_ids
+from dockovn.ovn.port_groups import Acl
+
+NAME = re.compile(r"[a-z][a-z0-9-]{0,39}")
+LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-/]{0,127}")
+PROTOCOLS = ("tcp", "udp", "icmp")
+
+GROUP_PREFIX = "dkpol_"          # Port_Group names: [a-zA-Z_.][a-zA-Z_.0-9]*
+SOURCE_SUFFIX = "_from"
+DROP_PRIORITY = 1000
+ALLOW_PRIORITY = 1001
+LOG_METER = "dockovn_policy_log"  # rate limit of logged drops (ovn-controller's log)
+LOG_RATE = 20                     # log lines a second, at most, per host
+
+# Kept in the policy's Port_Group external_ids, so every host reads the same intent.
+POLICY = external_ids.PREFIX + "policy"            # the policy's name
+POLICY_SPEC = external_ids.PREFIX + "policy-spec"  # the Policy as JSON
+
+
+class PolicyError(ValueError):
+    """Bad input; the message says which part and why."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    """One protocol, all its ports or a range (ICMP has none)."""
+    protocol: str
+    low: int | None = None
+    high: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "Ports":
+        proto, _, rng = text.strip().lower().partition("/")
+        if proto not in PROTOCOLS:
+            raise PolicyError(f"port {text!r}: protocol must be one of {', '.join(PROTOCOLS)}")
+        if not rng:
+            return cls(proto)
+        if proto == "icmp":
+            raise PolicyError(f"port {text!r}: ICMP has no ports")
+        low_s, _, high_s = rng.partition("-")
+        try:
+            low, high = int(low_s), int(high_s or low_s)
+        except ValueError:
+            raise PolicyError(f"port {text!r}: {rng!r} is not a port or range like 8000-8080") \
+                from None
+        if not (1 <= low <= high <= 65535):
+            raise PolicyError(f"port {text!r}: ports are 1-65535, low to high")
+        return cls(proto, low, high)
+
+    def match(self) -> str:
+        if self.protocol == "icmp":
+            return "(icmp4 || icmp6)"
+        if self.low is None:
+            return self.protocol
+        if self.low == self.high:
+            return f"{self.protocol}.dst == {self.low}"
+        return f"({self.protocol}.dst >= {self.low} && {self.protocol}.dst <= {self.high})"
+
+    def __str__(self) -> str:
+        if self.low is None:
+            return self.protocol
+        return f"{self.protocol}/{self.low}" + (f"-{self.high}" if self.high != self.low else "")
+
+
+Selector = tuple[tuple[str, str | None], ...]  # (key, value); value None: the key is set
+
+
+def parse_selector(items: tuple[str, ...] | list[str], what: str) -> Selector:
+    """``("app=web", "tier")`` -> ``(("app", "web"), ("tier", None))``: all must hold."""
+    out = []
+    for item in items:
+        for part in item.split(","):
+            key, eq, value = part.strip().partition("=")
+            if not LABEL_KEY.fullmatch(key):
+                raise PolicyError(f"{what} {part!r}: a label is KEY=VALUE or KEY, "
+                                  "the key of letters, digits and _.-/")
+            if eq and not value:
+                raise PolicyError(f"{what} {part!r}: empty value (give KEY alone to select "
+                                  "any value)")
+            out.append((key, value if eq else None))
+    return tuple(sorted(set(out), key=lambda kv: (kv[0], kv[1] or "")))
+
+
+def selector_text(selector: Selector) -> str:
+    return ",".join(k if v is None else f"{k}={v}" for k, v in selector) or "(all)"
+
+
+def matches(selector: Selector, labels: dict[str, str]) -> bool:
+    return all(k in labels and (v is None or labels[k] == v) for k, v in selector)
+
+
+def port_labels(ids: dict[str, str]) -> dict[str, str]:
+    """A logical port's labels: the container's (learned from Docker), overridden by the
+    endpoint's own (``--driver-opt dockovn.label.KEY=VALUE``, known at CreateEndpoint)."""
+    labels = {k[len(external_ids.LABEL_PREFIX):]: v for k, v in ids.items()
+              if k.startswith(external_ids.LABEL_PREFIX)}
+    labels.update({k[len(external_ids.ENDPOINT_LABEL_PREFIX):]: v for k, v in ids.items()
+                   if k.startswith(external_ids.ENDPOINT_LABEL_PREFIX)})
+    return labels
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    network: str = ""                    # switch name (Docker NetworkID); "": every network
+    selector: Selector = ()
+    from_selectors: tuple[Selector, ...] = ()
+    from_networks: tuple[str, ...] = ()  # switch names
+    from_cidrs: tuple[str, ...] = ()
+    ports: tuple[Ports, ...] = ()
+    log: bool = False
+    # For people only (the switches' names at creation): what `ls` prints.
+    network_names: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not NAME.fullmatch(self.name):
+            raise PolicyError(f"policy name {self.name!r}: 1-40 of a-z, 0-9 and -, "
+                              "starting with a letter")
+        for cidr in self.from_cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=True)
+            except ValueError as exc:
+                raise PolicyError(f"--from-cidr {cidr!r}: {exc}") from None
+
+    # -- OVN names and ACLs --
+
+    @property
+    def group(self) -> str:
+        return GROUP_PREFIX + self.name.replace("-", "_")
+
+    @property
+    def source_group(self) -> str | None:
+        return self.group + SOURCE_SUFFIX if (self.from_selectors or self.from_networks) else None
+
+    @property
+    def isolates_only(self) -> bool:
+        return not (self.from_selectors or self.from_networks or self.from_cidrs or self.ports)
+
+    def acls(self) -> tuple[Acl, ...]:
+        into = f"outport == @{self.group}"
+        # ND/RS/RA are ICMPv6, so IP: let them through, as ARP (not IP) passes anyway.
+        drop = Acl("to-lport", DROP_PRIORITY, f"{into} && ip && !nd && !nd_rs && !nd_ra",
+                   "drop", name=self.name, log=self.log,
+                   severity="info" if self.log else "", meter=LOG_METER if self.log else "")
+        if self.isolates_only:
+            return (drop,)
+        terms = [into, "ip"]
+        sources = self._sources_match()
+        if sources:
+            terms.append(sources)
+        if self.ports:
+            terms.append("(" + " || ".join(p.match() for p in self.ports) + ")")
+        allow = Acl("to-lport", ALLOW_PRIORITY, " && ".join(terms), "allow-related",
+                    name=self.name)
+        return (drop, allow)
+
+    def _sources_match(self) -> str:
+        alternatives = []
+        if self.source_group:
+            alternatives += [f"ip4.src == ${self.source_group}_ip4",
+                             f"ip6.src == ${self.source_group}_ip6"]
+        v4 = [c for c in self.from_cidrs if ipaddress.ip_network(c).version == 4]
+        v6 = [c for c in self.from_cidrs if ipaddress.ip_network(c).version == 6]
+        if v4:
+            alternatives.append("ip4.src == {" + ", ".join(v4) + "}")
+        if v6:
+            alternatives.append("ip6.src == {" + ", ".join(v6) + "}")
+        return "(" + " || ".join(alternatives) + ")" if alternatives else ""
+
+    # -- who is in it --
+
+    def selects(self, switch_name: str, labels: dict[str, str]) -> bool:
+        return (not self.network or self.network == switch_name) and \
+            matches(self.selector, labels)
+
+    def is_source(self, switch_name: str, labels: dict[str, str]) -> bool:
+        return switch_name in self.from_networks or \
+            any(matches(s, labels) for s in self.from_selectors)
+
+    def groups_of(self, switch_name: str, labels: dict[str, str]) -> list[str]:
+        """The port groups of this policy a port on ``switch_name`` with ``labels`` is in."""
+        out = []
+        if self.selects(switch_name, labels):
+            out.append(self.group)
+        if self.source_group and self.is_source(switch_name, labels):
+            out.append(self.source_group)
+        return out
+
+    # -- stored form --
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Policy":
+        raw = json.loads(text)
+        return cls(
+            name=raw["name"], network=raw.get("network", ""),
+            selector=_selector(raw.get("selector", [])),
+            from_selectors=tuple(_selector(s) for s in raw.get("from_selectors", [])),
+            from_networks=tuple(raw.get("from_networks", [])),
+            from_cidrs=tuple(raw.get("from_cidrs", [])),
+            ports=tuple(Ports(**p) for p in raw.get("ports", [])),
+            log=bool(raw.get("log", False)),
+            network_names=dict(raw.get("network_names", {})))
+
+    def describe_sources(self) -> str:
+        parts = [f"labels {selector_text(s)}" for s in self.from_selectors]
+        parts += [f"network {self.network_names.get(n, n[:12])}" for n in self.from_networks]
+        parts += list(self.from_cidrs)
+        return ", ".join(parts) or ("nothing" if self.isolates_only else "anywhere")
+
+    def describe_ports(self) -> str:
+        return ", ".join(map(str, self.ports)) or ("-" if self.isolates_only else "any")
+
+
+def _selector(raw) -> Selector:
+    return tuple((k, v) for k, v in raw)
