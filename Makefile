@@ -50,6 +50,7 @@ bench: bench-deps
 	$(PY) -m bench.run $(BENCH_ARGS)
 	$(PY) -m bench.names $(BENCH_NAMES_ARGS)
 	$(PY) -m bench.failover $(BENCH_FAILOVER_ARGS)
+	$(PY) -m bench.policy $(BENCH_POLICY_ARGS)
 
 # Underlay mode's tests run a real Neutron (Debian's neutron-server, ML2/OVN) on a private
 # MariaDB; the driver itself needs neither (it talks to the user's OpenStack).

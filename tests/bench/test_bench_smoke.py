@@ -103,3 +103,26 @@ def test_failover_benchmark_runs_with_one_kill(tmp_path):
     assert all(len(v) == 1 and v[0] > 0 for v in data["window_s"].values()), data
     with open(tmp_path / "failover.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_policy_benchmark_runs_at_tiny_sizes(tmp_path):
+    """bench/policy.py on the two-host harness: one run each, two policies, one container."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (namespaces, dockerd)")
+    if importlib.util.find_spec("matplotlib") is None:
+        pytest.skip("the bench extra is missing (make bench-deps installs it)")
+    done = subprocess.run([sys.executable, "-m", "bench.policy", "--trials", "1", "--containers",
+                           "1", "--policies", "2", "--out", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"stderr:\n{done.stderr[-4000:]}\nstdout:\n{done.stdout[-4000:]}"
+    data = json.loads((tmp_path / "policy.json").read_text())
+    assert len(data["enforcement"]["create_to_enforced_s"]) == 1
+    assert data["new_containers"]["endpoint label"]["exposed_s"] == [0.0]
+    # ACLs grow with policies, not with containers.
+    acls: dict[int, set[int]] = {}
+    for row in data["growth"]:
+        acls.setdefault(row["policies"], set()).add(row["acls"])
+    assert sorted(acls) == [0, 2] and all(len(v) == 1 for v in acls.values()), data["growth"]
+    assert acls[2].pop() - acls[0].pop() == 6  # drop, ND, allow: three each
+    with open(tmp_path / "policy.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"

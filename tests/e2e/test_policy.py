@@ -266,10 +266,10 @@ def test_internal_network_has_no_egress_under_a_policy(client, nb, cleanup, poli
     port = listener.getsockname()[1]
     try:
         host = _host_address()
-        code, _ = run_in(b, f"timeout 5 nc -w 3 {host} {port} </dev/null")
-        assert code == 0, "the host should be reachable from a non-internal network"
-        code, _ = run_in(a, f"timeout 5 nc -w 3 {host} {port} </dev/null")
-        assert code != 0, "an --internal network reached the host"
+        assert probes.reaches(b, host, "tcp", port, timeout=3), \
+            "the host should be reachable from a non-internal network"
+        assert not probes.reaches(a, host, "tcp", port, timeout=3), \
+            "an --internal network reached the host"
     finally:
         listener.close()
 

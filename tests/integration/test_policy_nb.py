@@ -57,8 +57,9 @@ def test_create_writes_groups_acls_and_members_at_once_and_delete_removes_all(nb
     assert members(nb, "dkpol_nb_db") == {db}
     assert members(nb, "dkpol_nb_db_from") == {web}
     group = PortGroups(nb).get("dkpol_nb_db")
-    assert [(a.priority, a.action, a.name, a.log) for a in group.acls] == [
-        (1001, "allow-related", "nb-db", False), (1000, "drop", "nb-db", True)]
+    assert sorted((a.priority, a.action, a.name, a.log) for a in group.acls) == [
+        (1000, "drop", "nb-db", True), (1001, "allow", "nb-db", False),
+        (1001, "allow-related", "nb-db", False)]
     meter = nb.api.tables["Meter"].rows.values()
     assert [m.name for m in meter] == ["dockovn_policy_log"]
 

@@ -13,9 +13,9 @@ whole networks, CIDRs; on which protocols and ports. The semantics (README,
 - ``--from*`` given, no ``--port``: any protocol and port from those sources;
   ``--port`` given, no ``--from*``: those ports from anywhere.
 
-In OVN each policy is a port group of the containers it selects, with two ACLs
-named after it: a drop of all IP traffic into its ports (priority 1000) and one
-allow-related for what it allows (1001). Sources chosen by label or network are a
+In OVN each policy is a port group of the containers it selects, with ACLs named
+after it: a drop of all IP traffic into its ports (priority 1000), an allow of IPv6
+neighbour discovery and one allow-related for what it allows (both 1001). Sources chosen by label or network are a
 second port group whose address sets the allow ACL refers to. So ACLs grow with
 policies, never with containers; containers only change group membership.
 """
@@ -167,12 +167,15 @@ class Policy:
 
     def acls(self) -> tuple[Acl, ...]:
         into = f"outport == @{self.group}"
-        # ND/RS/RA are ICMPv6, so IP: let them through, as ARP (not IP) passes anyway.
-        drop = Acl("to-lport", DROP_PRIORITY, f"{into} && ip && !nd && !nd_rs && !nd_ra",
-                   "drop", name=self.name, log=self.log,
-                   severity="info" if self.log else "", meter=LOG_METER if self.log else "")
+        drop = Acl("to-lport", DROP_PRIORITY, f"{into} && ip", "drop", name=self.name,
+                   log=self.log, severity="info" if self.log else "",
+                   meter=LOG_METER if self.log else "")
+        # ARP is not IP and passes anyway; ND, RS and RA are ICMPv6, so IP. OVN refuses
+        # `!nd` in a match (a nominal predicate), hence an allow of its own above the drop.
+        neighbours = Acl("to-lport", ALLOW_PRIORITY, f"{into} && (nd || nd_rs || nd_ra)",
+                         "allow", name=self.name)
         if self.isolates_only:
-            return (drop,)
+            return (drop, neighbours)
         terms = [into, "ip"]
         sources = self._sources_match()
         if sources:
@@ -181,7 +184,7 @@ class Policy:
             terms.append("(" + " || ".join(p.match() for p in self.ports) + ")")
         allow = Acl("to-lport", ALLOW_PRIORITY, " && ".join(terms), "allow-related",
                     name=self.name)
-        return (drop, allow)
+        return (drop, neighbours, allow)
 
     def _sources_match(self) -> str:
         alternatives = []

@@ -56,19 +56,19 @@ def test_bad_cidr():
 
 
 def test_a_policy_without_allows_only_drops():
-    acls = Policy(name="iso-late").acls()
-    assert len(acls) == 1
-    drop = acls[0]
+    drop, nd = Policy(name="iso-late").acls()
     assert (drop.direction, drop.priority, drop.action, drop.name) == \
         ("to-lport", 1000, "drop", "iso-late")
-    assert drop.match.startswith("outport == @dkpol_iso_late && ip && !nd")
+    assert drop.match == "outport == @dkpol_iso_late && ip"
+    assert (nd.priority, nd.action, nd.match) == (
+        1001, "allow", "outport == @dkpol_iso_late && (nd || nd_rs || nd_ra)")
 
 
 def test_allow_acl_combines_sources_and_ports_in_one_acl():
     p = Policy(name="db", selector=(("app", "db"),), from_selectors=((("app", "web"),),),
                from_cidrs=("10.9.0.0/16", "fd00::/64"),
                ports=(Ports.parse("tcp/5432"), Ports.parse("udp/53")))
-    drop, allow = p.acls()
+    drop, _, allow = p.acls()
     assert allow.action == "allow-related" and allow.priority == 1001 and allow.name == "db"
     assert allow.match == (
         "outport == @dkpol_db && ip && (ip4.src == $dkpol_db_from_ip4 || "
