@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import time
 import uuid
 from typing import Any
+
+from dockovn.host.unix_http import UnixHTTPConnection
 
 ACCEPT = "application/vnd.docker.plugins.v1.2+json"
 
@@ -33,17 +34,6 @@ ENDPOINT_OPTIONS = {"com.docker.network.endpoint.exposedports": [],
 
 class PluginCallError(RuntimeError):
     """The driver answered with an HTTP error or ``{"Err": ...}``."""
-
-
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.unix_path)
 
 
 class PluginClient:
@@ -59,7 +49,7 @@ class PluginClient:
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
             if self.unix_path:
-                self._conn = _UnixHTTPConnection(self.unix_path, self.timeout)
+                self._conn = UnixHTTPConnection(self.unix_path, self.timeout)
             else:
                 self._conn = http.client.HTTPConnection(*self.tcp, timeout=self.timeout)
         return self._conn

@@ -2,8 +2,9 @@
 # Debian packages dockovn needs on a host (and its tests). Installs only what is missing.
 set -euo pipefail
 
+# graphviz: the `dot` that draws `dockovn topology --out FILE.svg|png`.
 PKGS=(openvswitch-switch ovn-central ovn-host docker.io busybox-static iproute2 iputils-ping
-      ethtool ${EXTRA_PKGS:-})
+      ethtool graphviz ${EXTRA_PKGS:-})
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 from typing import Any
 
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 30):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.unix_path)
+from dockovn.host.unix_http import UnixHTTPConnection
 
 
 class PluginClient:
@@ -25,7 +14,7 @@ class PluginClient:
 
     def raw(self, method: str, body: bytes) -> tuple[int, dict[str, Any], str]:
         """(HTTP status, decoded reply, Content-Type)."""
-        conn = _UnixConnection(self.socket_path)
+        conn = UnixHTTPConnection(self.socket_path)
         try:
             conn.request("POST", f"/{method}", body=body,
                          headers={"Content-Type": "application/json",

@@ -57,7 +57,9 @@ def up(encap_ip: str, image: bool) -> None:
     configure_docker_dns(docker_dns.DAEMON_JSON, DEFAULT_DNS_ADDRESS, None)
     # The driver before dockerd: a dockerd restoring dockovn networks looks the plugin up at boot.
     step("driver", "dockovn driver (/run/docker/plugins/dockovn.sock)", driver_daemon.start)
-    step("dockerd", "dockerd", dockerd.start)
+    # A dockerd still shutting down (stopping its containers) is waited for, and one
+    # failing at start is reported at once with its own error (see dockerd.start).
+    step("dockerd", "dockerd", lambda: dockerd.start(say=lambda m: console.print(f"… {m}")))
     if image:
         did = dockerd.ensure_image(dockerd.DockerdConfig().host)
         console.print(f"[green]✓[/] image {dockerd.IMAGE}: {'imported' if did else 'present'}")

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import shutil
 import subprocess
 import tarfile
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 import docker
 
 from dockovn.deploy import procs
+
+LOG = logging.getLogger(__name__)
 
 IMAGE = "dockovn/busybox"
 BUSYBOX = "/bin/busybox"  # Debian's busybox-static: one static binary
@@ -24,6 +29,10 @@ class DockerdConfig:
     logfile: str = "/var/log/dockovn/dockerd.log"
     storage_driver: str = "vfs"  # works everywhere, overlay-on-overlay included
     extra_args: tuple[str, ...] = ()
+    start_timeout: float = 60.0  # for the new dockerd to answer
+    # For a dockerd still shutting down: it first gives running containers up to its
+    # --shutdown-timeout (15 s) to stop, and its pidfile makes a second one refuse to start.
+    stop_wait: float = 60.0
 
 
 def answers(host: str) -> bool:
@@ -37,24 +46,97 @@ def answers(host: str) -> bool:
         return False
 
 
-def start(cfg: DockerdConfig = DockerdConfig()) -> bool:
-    """Start dockerd unless one answers on ``cfg.host``. True if we started it."""
+def start(cfg: DockerdConfig = DockerdConfig(), say: Callable[[str], None] = LOG.info) -> bool:
+    """Start dockerd unless one answers on ``cfg.host``. True if we started it.
+
+    A dockerd that runs but does not answer is shutting down (or still starting):
+    wait for it to exit (or answer) first, since a second one would refuse to start
+    over its pidfile. A dockerd that exits before answering fails this at once, with
+    its own last words from the log.
+    """
     if answers(cfg.host):
         return False
+    if _wait_for_previous(cfg, say):
+        return False  # it was starting, not stopping, and answers now
     if procs.read_pid(cfg.pidfile) and not procs.running(cfg.pidfile, "dockerd"):
         os.unlink(cfg.pidfile)  # stale: dockerd refuses to start over it
     os.makedirs(os.path.dirname(cfg.logfile), exist_ok=True)
     if shutil.which("dockerd") is None:
         raise procs.SetupError("dockerd is not installed (apt-get install docker.io)")
-    sock = cfg.host.removeprefix("unix://")
     with open(cfg.logfile, "ab") as log:
-        subprocess.Popen(
+        log_start = log.tell()  # the log is appended to: this run's lines start here
+        proc = subprocess.Popen(
             ["dockerd", f"--storage-driver={cfg.storage_driver}", f"--pidfile={cfg.pidfile}",
              "-H", cfg.host, *cfg.extra_args],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-    procs.wait_for(lambda: os.path.exists(sock) and answers(cfg.host), 60,
-                   f"dockerd to answer on {cfg.host} (log: {cfg.logfile})", step=0.25)
+    _wait_answering(proc, cfg, log_start)
     return True
+
+
+def _wait_for_previous(cfg: DockerdConfig, say: Callable[[str], None]) -> bool:
+    """Wait while a dockerd of ours runs without answering. True if it came to answer."""
+    pid = procs.running(cfg.pidfile, "dockerd") or _unanswering_dockerd(cfg.pidfile)
+    if pid is None:
+        return False
+    say(f"dockerd (pid {pid}) is running but does not answer on {cfg.host} (shutting down?): "
+        f"waiting up to {cfg.stop_wait:g}s for it to exit")
+    deadline = time.monotonic() + cfg.stop_wait
+    while procs.alive(pid):
+        if answers(cfg.host):
+            return True
+        if time.monotonic() > deadline:
+            raise procs.SetupError(
+                f"dockerd (pid {pid}) neither answers on {cfg.host} nor exits after "
+                f"{cfg.stop_wait:g}s; stop it (kill {pid}) and run this again")
+        time.sleep(0.25)
+    return False
+
+
+def _unanswering_dockerd(pidfile: str) -> int | None:
+    """A dockerd whose pidfile is ours although the file is gone (removed by a stop
+    that gave up waiting, say): it still holds the data root and would make ours fail."""
+    ours = os.path.realpath(pidfile)
+    for pid, argv in procs.processes_named("dockerd"):
+        if os.path.realpath(_pidfile_arg(argv) or DockerdConfig.pidfile) == ours:
+            return pid
+    return None
+
+
+def _pidfile_arg(argv: list[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg.startswith("--pidfile="):
+            return arg.split("=", 1)[1]
+        if arg in ("--pidfile", "-p") and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def _wait_answering(proc: subprocess.Popen, cfg: DockerdConfig, log_start: int) -> None:
+    sock = cfg.host.removeprefix("unix://")
+    deadline = time.monotonic() + cfg.start_timeout
+    while not (os.path.exists(sock) and answers(cfg.host)):
+        if proc.poll() is not None:
+            raise procs.SetupError(
+                f"dockerd exited (status {proc.returncode}) before answering on {cfg.host}: "
+                f"{_log_tail(cfg.logfile, log_start)} (log: {cfg.logfile})")
+        if time.monotonic() > deadline:
+            raise procs.SetupError(
+                f"timed out after {cfg.start_timeout:g}s waiting for dockerd to answer on "
+                f"{cfg.host}; its log ends: {_log_tail(cfg.logfile, log_start)} "
+                f"(log: {cfg.logfile})")
+        time.sleep(0.25)
+
+
+def _log_tail(logfile: str, offset: int, lines: int = 5) -> str:
+    """The last lines this run of dockerd wrote (where it says why it failed)."""
+    try:
+        with open(logfile, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return "(no log)"
+    kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+    return " | ".join(kept) or "(nothing in its log)"
 
 
 def stop(cfg: DockerdConfig = DockerdConfig()) -> None:

@@ -81,6 +81,27 @@ def _started_before(pid: int, pidfile: str) -> bool:
     return boot + ticks / os.sysconf("SC_CLK_TCK") <= written + _START_SLACK_S
 
 
+def processes_named(comm: str) -> list[tuple[int, list[str]]]:
+    """(pid, argv) of the live processes named ``comm`` (for a daemon whose pidfile
+    is gone); never this process or its ancestors."""
+    mine = self_and_ancestors()
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in mine:
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as f:
+                if f.read().strip() != comm[:15]:
+                    continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+        except OSError:
+            continue  # gone meanwhile
+        if alive(int(entry)):
+            out.append((int(entry), argv))
+    return out
+
+
 def self_and_ancestors() -> set[int]:
     pids, pid = set(), os.getpid()
     while pid > 1:

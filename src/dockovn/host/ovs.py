@@ -29,6 +29,18 @@ class BridgePort:
     external_ids: dict[str, str]  # the Interface's external_ids (iface-id, ...)
 
 
+@dataclass(frozen=True)
+class InterfaceState:
+    """An Interface row as `dockovn doctor` reads it (tunnels, container ports)."""
+    name: str
+    type: str                     # "" (system), "internal", "geneve", "vxlan", ...
+    ofport: int | None            # None or -1: vswitchd could not add it
+    options: dict[str, str]       # tunnels: remote_ip, ...
+    external_ids: dict[str, str]
+    link_state: str               # "up", "down", "" (not reported yet)
+    error: str                    # vswitchd's reason it could not use it ("" none)
+
+
 class _NoWaitTransaction(transaction.Transaction):
     """Like `ovs-vsctl --no-wait`: commit to the DB, do not wait for ovs-vswitchd to
     apply it (ovsdbapp's default waits: 10-30 ms per Join here). vswitchd and
@@ -91,6 +103,23 @@ class LocalSwitch:
         for port in br.ports:
             iface = port.interfaces[0] if port.interfaces else None
             out.append(BridgePort(port.name, dict(iface.external_ids) if iface else {}))
+        return out
+
+    @reading
+    def interfaces(self) -> list[InterfaceState]:
+        """Every interface of the bridge's ports (read only; for `dockovn doctor`)."""
+        br = idlutils.row_by_value(self.api.idl, "Bridge", "name", self.bridge, None)
+        if br is None:
+            return []
+        out = []
+        for port in br.ports:
+            for iface in port.interfaces:
+                out.append(InterfaceState(
+                    name=iface.name, type=iface.type or "",
+                    ofport=iface.ofport[0] if iface.ofport else None,
+                    options=dict(iface.options), external_ids=dict(iface.external_ids),
+                    link_state=iface.link_state[0] if iface.link_state else "",
+                    error=iface.error[0] if iface.error else ""))
         return out
 
     @reading

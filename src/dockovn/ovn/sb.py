@@ -3,9 +3,32 @@ what OVN's load-balancer health checks found."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ovsdbapp.schema.ovn_southbound import impl_idl
 
-from dockovn.ovsdb import BoundedTransactions, OwnConnection, SslFiles, close_api, commit, open_api
+from dockovn.ovsdb import (BoundedTransactions, OwnConnection, SslFiles, close_api, commit,
+                           open_api, reading)
+
+
+@dataclass(frozen=True)
+class ChassisState:
+    """A chassis as SB has it, with what its ovn-controller last acknowledged: ``nb_cfg``
+    is the last NB_Global.nb_cfg it had applied (Chassis_Private), at ``nb_cfg_timestamp``
+    (ms since the epoch; 0: never)."""
+    name: str
+    hostname: str
+    encap_ips: tuple[str, ...]
+    nb_cfg: int | None = None            # None: no Chassis_Private row
+    nb_cfg_timestamp: int = 0
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A logical port's Port_Binding: the chassis that claimed it ("" none) and whether
+    that chassis reported its flows installed (``up``; None: not reported)."""
+    chassis: str
+    up: bool | None
 
 
 class _SbApi(BoundedTransactions, OwnConnection, impl_idl.OvnSbApiIdlImpl):
@@ -16,7 +39,7 @@ class Southbound:
     def __init__(self, remote: str, timeout: float = 10.0, ssl: SslFiles | None = None):
         self.api = open_api(_SbApi, remote, "OVN_Southbound", timeout,
                             tables=("Chassis", "Chassis_Private", "Port_Binding", "Encap",
-                                    "Service_Monitor"),
+                                    "Service_Monitor", "SB_Global"),
                             ssl=ssl, cluster_client=True)
 
     def close(self) -> None:
@@ -55,3 +78,58 @@ class Southbound:
         "online", "offline", "error", or "" before ovn-controller first reported."""
         return {(m.logical_port, m.ip, m.port): (m.status[0] if m.status else "")
                 for m in self.api.tables["Service_Monitor"].rows.values()}
+
+    # -- for `dockovn trace` (network/diagnose) ------------------------------------------
+
+    @reading
+    def chassis_state(self, name: str) -> ChassisState | None:
+        """A chassis by name (the host's system-id) or hostname, with its Chassis_Private."""
+        found = next((c for c in self.api.tables["Chassis"].rows.values()
+                      if name in (c.name, c.hostname)), None)
+        if found is None:
+            return None
+        private = next((p for p in self.api.tables["Chassis_Private"].rows.values()
+                        if p.name == found.name), None)
+        return ChassisState(
+            name=found.name, hostname=found.hostname,
+            encap_ips=tuple(sorted(e.ip for e in found.encaps)),
+            nb_cfg=private.nb_cfg if private is not None else None,
+            nb_cfg_timestamp=private.nb_cfg_timestamp if private is not None else 0)
+
+    @reading
+    def binding(self, logical_port: str) -> Binding | None:
+        """The port's Port_Binding; None when northd has not made one (yet)."""
+        for pb in self.api.tables["Port_Binding"].rows.values():
+            if pb.logical_port == logical_port:
+                return Binding(chassis=pb.chassis[0].name if pb.chassis else "",
+                               up=pb.up[0] if pb.up else None)
+        return None
+
+    @reading
+    def nb_cfg(self) -> int | None:
+        """SB_Global.nb_cfg: the NB_Global.nb_cfg ovn-northd last passed on."""
+        row = next(iter(self.api.tables["SB_Global"].rows.values()), None)
+        return row.nb_cfg if row is not None else None
+
+    # -- for `dockovn doctor` (network/diagnose) -----------------------------------------
+
+    @reading
+    def chassis_states(self) -> list[ChassisState]:
+        """Every chassis with its Chassis_Private (one pass, for cluster-wide checks)."""
+        private = {p.name: p for p in self.api.tables["Chassis_Private"].rows.values()}
+        out = []
+        for c in self.api.tables["Chassis"].rows.values():
+            p = private.get(c.name)
+            out.append(ChassisState(
+                name=c.name, hostname=c.hostname,
+                encap_ips=tuple(sorted(e.ip for e in c.encaps)),
+                nb_cfg=p.nb_cfg if p is not None else None,
+                nb_cfg_timestamp=p.nb_cfg_timestamp if p is not None else 0))
+        return out
+
+    @reading
+    def bindings(self) -> dict[str, Binding]:
+        """logical_port -> its Port_Binding, for every port (one pass)."""
+        return {pb.logical_port: Binding(chassis=pb.chassis[0].name if pb.chassis else "",
+                                         up=pb.up[0] if pb.up else None)
+                for pb in self.api.tables["Port_Binding"].rows.values()}
