@@ -6,7 +6,7 @@ DOCKOVN := $(VENV)/bin/dockovn
 PYTEST_ARGS ?=
 
 .PHONY: deps system-deps venv demo demo-clean test test-unit test-integration test-e2e test-multihost clean \
-        bench bench-deps underlay-deps test-underlay
+        bench bench-deps underlay-deps test-underlay plugin plugin-deps
 
 # Debian packages first (checked every time, installed only when missing), then the venv.
 deps: system-deps $(VENV)/.installed
@@ -59,9 +59,19 @@ UNDERLAY_PKGS := neutron-server python3-neutron mariadb-server iptables
 underlay-deps: deps
 	@EXTRA_PKGS="$(UNDERLAY_PKGS)" bash scripts/install-deps.sh
 
+# dockovn as a managed (v2) plugin of this checkout (README, "Managed plugin"): the rootfs
+# from Debian's python3.11 and this checkout (build/plugin, rebuilt only when the sources
+# change), then `docker plugin create $(PLUGIN)` in the local dockerd.
+PLUGIN ?= dockovn:latest
+plugin-deps: deps
+	@EXTRA_PKGS="python3.11" bash scripts/install-deps.sh
+
+plugin: plugin-deps
+	$(PY) packaging/managed-plugin/build.py --create $(PLUGIN)
+
 # Unit tests, then integration (real ovsdb-server + OVS), then e2e (real dockerd + OVN).
 # The fixtures start what is not running and stop what they started.
-test: deps bench-deps underlay-deps
+test: deps bench-deps underlay-deps plugin-deps
 	$(PY) -m pytest -ra $(PYTEST_ARGS) tests
 
 test-unit: deps

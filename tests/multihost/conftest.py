@@ -22,11 +22,12 @@ class ClusterHandle:
             self.clients[host] = self.cluster.host(host).docker()
         return self.clients[host]
 
-    def restart(self, members: int = 1) -> None:
-        """Start afresh; ``members`` > 1: with a Raft central of that many members."""
+    def restart(self, members: int = 1, plugin: str | None = None) -> None:
+        """Start afresh; ``members`` > 1: with a Raft central of that many members;
+        ``plugin``: dockovn as a managed plugin from that folder on every host."""
         self.close_clients()
         multihost.teardown()
-        self.cluster = multihost.start(2, members)
+        self.cluster = multihost.start(2, members, plugin)
 
     def close_clients(self) -> None:
         for client in self.clients.values():

@@ -151,8 +151,10 @@ class Cluster:
         return next(h for h in self.hosts if h.name == name)
 
 
-def start(n_hosts: int = 2, members: int = 1) -> Cluster:
-    """``members`` > 1: a Raft central of that many members (its own namespace each)."""
+def start(n_hosts: int = 2, members: int = 1, plugin: str | None = None) -> Cluster:
+    """``members`` > 1: a Raft central of that many members (its own namespace each).
+    ``plugin``: a managed-plugin folder (packaging/managed-plugin/build.py) each host's
+    dockerd runs dockovn from, instead of the legacy driver process."""
     t0 = time.monotonic()
     teardown()  # whatever an earlier run left behind
     cluster = Cluster(hosts=[Host(f"h{i}", i) for i in range(1, n_hosts + 1)],
@@ -166,7 +168,12 @@ def start(n_hosts: int = 2, members: int = 1) -> Cluster:
         for host in cluster.hosts:
             _prime_tunnels(cluster, host)
         for host in cluster.hosts:
-            _driver_and_dockerd(host)
+            if plugin:
+                start_dockerd(host.ns, host.dir, host.plugins, host.docker_host,
+                              host.pidfile("docker"))
+                install_plugin(host, plugin)
+            else:
+                _driver_and_dockerd(host)
         _wait_chassis(cluster)
     except BaseException:
         save_logs()
@@ -297,6 +304,25 @@ def _driver_and_dockerd(host: Host) -> None:
     start_dockerd(host.ns, host.dir, host.plugins, host.docker_host, host.pidfile("docker"))
 
 
+MANAGED = "dockovn:latest"
+
+
+def install_plugin(host: Host, folder: str, name: str = MANAGED) -> None:
+    """`docker plugin create`, `set` (this host's folders instead of the defaults) and
+    `enable`, as a user would with a built plugin folder."""
+    client = host.docker()
+    try:
+        client.api.create_plugin(name, folder)
+        client.api.configure_plugin(name, {
+            "openvswitch.source": host.dir, "ovn.source": host.dir, "pki.source": host.pki,
+            "docker-run.source": host.dir, "DOCKOVN_SSL_DIR": "/etc/dockovn",
+            "DOCKOVN_OVS_DB": "unix:/run/openvswitch/db.sock",
+            "DOCKER_HOST": "unix:///host/run/docker.sock", "DOCKOVN_LOG_LEVEL": "DEBUG"})
+        client.api.enable_plugin(name, timeout=60)
+    finally:
+        client.close()
+
+
 def start_driver(ns: str, folder: str, plugins: str, args: list[str],
                  env: dict[str, str] | None = None) -> None:
     """`dockovn driver` in namespace ``ns``, its socket in ``plugins``, its log in ``folder``."""
@@ -364,6 +390,7 @@ def teardown() -> None:
     """Stop every daemon under BASE, delete the namespaces and folders. Safe to repeat."""
     hosts = sorted(glob.glob(os.path.join(BASE, "h*")))
     for d in hosts:  # dockerd first: it calls the driver to unplug its containers
+        _disable_plugins(f"unix://{d}/docker.sock")
         _stop_pidfile(os.path.join(d, "docker.pid"), timeout=30)
     for d in hosts:
         for daemon in ("driver", "ovn-controller", "ovs-vswitchd", "ovsdb-server"):
@@ -372,6 +399,23 @@ def teardown() -> None:
         for daemon in ("ovn-northd", "ovnnb_db", "ovnsb_db", "upstream-dns"):
             _stop_pidfile(os.path.join(central, f"{daemon}.pid"))
     remove_leftovers(BASE, PREFIX)
+
+
+def _disable_plugins(docker_host: str) -> None:
+    """Containers first, then managed plugins: dockerd stops them, nothing outlives it."""
+    if not dockerd.answers(docker_host):
+        return
+    client = docker.DockerClient(base_url=docker_host, timeout=60)
+    try:
+        for c in client.containers.list(all=True):
+            c.remove(force=True)
+        for p in client.plugins.list():
+            if p.enabled:
+                p.disable(force=True)
+    except docker.errors.APIError:
+        pass
+    finally:
+        client.close()
 
 
 def remove_leftovers(base: str, prefix: str) -> None:
@@ -387,6 +431,14 @@ def remove_leftovers(base: str, prefix: str) -> None:
                 pass
     for ns in sh("ip", "netns", "list").stdout.split():
         if ns.startswith(prefix):
+            # Whatever still runs in it (a managed plugin of a killed dockerd names no
+            # file of ours in its command line) would keep the namespace alive.
+            for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+                if int(pid) not in ours:
+                    try:
+                        os.kill(int(pid), 9)
+                    except ProcessLookupError:
+                        pass
             sh("ip", "netns", "del", ns, check=False)
     for cg in glob.glob(f"/sys/fs/cgroup/*/{prefix}*-docker") + \
             glob.glob(f"/sys/fs/cgroup/{prefix}*-docker"):

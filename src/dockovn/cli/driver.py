@@ -30,6 +30,7 @@ from dockovn.network.underlay.driver import UnderlayDriver
 from dockovn.network.underlay.gc import UnderlayCollector
 from dockovn.network.underlay.ipam import NeutronIpam
 from dockovn.ovn.nb import Northbound
+from dockovn.ovsdb import SslFiles
 from dockovn.plugin.server import PLUGIN_DIR, PluginApp, serve, socket_path
 
 LOG = logging.getLogger("dockovn.driver")
@@ -40,7 +41,7 @@ def run_driver(mode: str, nb_remote: str | None, ovs_db: str, bridge: str | None
                pidfile: str | None, gc_min_age: float, gc_interval: float = 30.0,
                dns_address: str = DEFAULT_DNS_ADDRESS, os_cloud: str | None = None,
                neutron_url: str | None = None, vif_id: str | None = None,
-               os_password: str | None = None) -> None:
+               os_password: str | None = None, ssl_dir: str | None = None) -> None:
     if pidfile:
         write_pidfile(pidfile)
     if mode == "underlay":
@@ -50,7 +51,7 @@ def run_driver(mode: str, nb_remote: str | None, ovs_db: str, bridge: str | None
     else:
         plugin, background, closers = overlay_plugin(
             nb_remote, ovs_db, bridge or "br-int", mtu, docker_host, request_timeout, gc_min_age,
-            gc_interval, dns_address)
+            gc_interval, dns_address, ssl_dir)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -71,9 +72,12 @@ def run_driver(mode: str, nb_remote: str | None, ovs_db: str, bridge: str | None
 
 
 def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout, gc_min_age,
-                   gc_interval, dns_address):
+                   gc_interval, dns_address, ssl_dir=None):
     """OVN logical switches (overlay mode): the driver, OVN IPAM, and the watchers."""
     recorded_nb, _, ssl = host_connection(ovs_db)  # SSL files: OVS's SSL row (host setup)
+    if ssl is not None and ssl_dir:
+        ssl = SslFiles(*(os.path.join(ssl_dir, os.path.basename(path))
+                         for path in (ssl.key, ssl.cert, ssl.ca)))
     nb_remote = nb_remote or recorded_nb
     nb = Northbound(nb_remote, timeout=request_timeout, ssl=ssl)  # bounded per request too
     ovs = LocalSwitch(ovs_db, bridge, timeout=request_timeout)
@@ -158,10 +162,12 @@ def write_pidfile(path: str) -> None:
 @click.option("--plugin-dir", default=PLUGIN_DIR, show_default=True,
               help="Where dockerd looks for plugin sockets.")
 @click.option("--mtu", default=DEFAULT_MTU, show_default=True, type=click.IntRange(1280, 65535),
+              envvar="DOCKOVN_MTU",
               help="Default container MTU (underlay MTU minus Geneve's 58 bytes).")
 @click.option("--docker-host", default=DEFAULT_DOCKER_HOST, show_default=True,
               envvar="DOCKER_HOST", help="Docker API, used off the request path for names.")
 @click.option("--request-timeout", default=10.0, show_default=True,
+              envvar="DOCKOVN_REQUEST_TIMEOUT",
               help="Seconds before a plugin request is answered with an error.")
 @click.option("--pidfile", default=None, help="Write the driver's pid here (removed on exit).")
 @click.option("--gc-min-age", default=60.0, show_default=True,
@@ -171,6 +177,9 @@ def write_pidfile(path: str) -> None:
               envvar="DOCKOVN_DNS_ADDRESS",
               help="This host's address for names across hosts (the first of dockerd's "
                    "DNS servers, see `host setup`); '' turns them off.")
+@click.option("--ssl-dir", default=None, envvar="DOCKOVN_SSL_DIR",
+              help="Read the SSL files `host setup` recorded from this folder instead (the "
+                   "managed plugin sees the host's pki folder at another path).")
 @click.option("--gc-interval", default=30.0, show_default=True,
               help="Seconds between gc passes while the driver runs (0: only at start).")
 @underlay_options

@@ -24,9 +24,11 @@ from dockovn.cli.vm import vm_group
 @click.group()
 @click.version_option(__version__)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def cli(verbose: bool) -> None:
+@click.option("--log-level", default="INFO", envvar="DOCKOVN_LOG_LEVEL", hidden=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+def cli(verbose: bool, log_level: str) -> None:
     """Multi-host container networking for Docker on Open vSwitch / OVN."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+    logging.basicConfig(level=logging.DEBUG if verbose else log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 

@@ -36,6 +36,13 @@ class Attachment:
     aliases: tuple[str, ...] = ()  # the endpoint's network aliases (--network-alias)
 
 
+def same_driver(a: str, b: str) -> bool:
+    """Whether two driver names are the same plugin: the legacy plugin is "dockovn", the
+    managed one "dockovn:latest" (NAME:TAG); a host runs one of them, and the `dockovn`
+    commands must see its networks either way (gc would take them for gone)."""
+    return a == b or a.split(":")[0] == b.split(":")[0]
+
+
 class DockerEngine:
     def __init__(self, base_url: str = DEFAULT_DOCKER_HOST, timeout: float = 10.0):
         self.client = docker.DockerClient(base_url=base_url, timeout=timeout)
@@ -43,16 +50,18 @@ class DockerEngine:
     def close(self) -> None:
         self.client.close()
 
+    def _networks_of(self, driver: str) -> list[dict]:
+        return [raw for raw in self.client.api.networks()
+                if same_driver(raw.get("Driver", ""), driver)]
+
     def networks(self, driver: str) -> list[NetworkInfo]:
-        out = []
-        for raw in self.client.api.networks(filters={"driver": driver}):
-            out.append(NetworkInfo(raw["Id"], raw["Name"], raw["Driver"]))
-        return out
+        return [NetworkInfo(raw["Id"], raw["Name"], raw["Driver"])
+                for raw in self._networks_of(driver)]
 
     def live_endpoints(self, driver: str) -> dict[str, str]:
         """Endpoint ID -> container name, for every container attached to a ``driver`` network."""
         out = {}
-        for raw in self.client.api.networks(filters={"driver": driver}):
+        for raw in self._networks_of(driver):
             detail = self.client.api.inspect_network(raw["Id"])
             for info in (detail.get("Containers") or {}).values():
                 if info.get("EndpointID"):

@@ -8,6 +8,8 @@ and maps as JSON null, so optional containers accept None.
 
 from __future__ import annotations
 
+import os
+
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -180,7 +182,10 @@ class RequestAddressReply(Reply):
     data: dict[str, str] = Field(default_factory=dict, alias="Data")
 
 
-DRIVER_NAME = "dockovn"  # the name dockerd knows the plugin by (-d dockovn, the socket's name)
+# The name dockerd knows the driver by, in `docker network ls` and its filters: "dockovn"
+# for the legacy plugin; a managed plugin is "NAME:TAG" ("dockovn:latest"), which its
+# config.json sets here. The socket is always dockovn.sock.
+DRIVER_NAME = os.environ.get("DOCKOVN_DRIVER_NAME") or "dockovn"
 
 
 # -- what the protocol layer needs of a backend ---------------------------------------------

@@ -19,6 +19,7 @@ import time
 from typing import Callable
 
 from dockovn.host.docker_engine import DockerEngine
+from dockovn.host.docker_engine import same_driver
 from dockovn.network.api import DRIVER_NAME
 
 LOG = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class SourceScope:
         switches_of: dict[str, set[str]] = {}   # container -> its dockovn switches
         addresses_of: dict[str, set[str]] = {}  # container -> every address it has
         for network_id, driver, containers in members:
-            switch = self.switch_of(network_id) if driver == DRIVER_NAME else None
+            switch = self.switch_of(network_id) if same_driver(driver, DRIVER_NAME) else None
             for container, addresses in containers.items():
                 addresses_of.setdefault(container, set()).update(addresses)
                 if switch:

@@ -21,7 +21,7 @@ import logging
 import threading
 from typing import Callable
 
-from dockovn.host.docker_engine import Attachment, DockerEngine
+from dockovn.host.docker_engine import Attachment, DockerEngine, same_driver
 from dockovn.network import external_ids
 from dockovn.network.api import DRIVER_NAME
 from dockovn.network.policy.model import LABEL_KEY
@@ -78,7 +78,8 @@ class NameSync:
     def on_event(self, engine: DockerEngine, event: dict) -> None:
         actor = event.get("Actor") or {}
         attrs = actor.get("Attributes") or {}
-        if event.get("Type") != "container" and attrs.get("type") != self.driver_name:
+        if event.get("Type") != "container" and not same_driver(attrs.get("type", ""),
+                                                               self.driver_name):
             return
         action = event.get("Action")
         if event.get("Type") == "container":

@@ -113,19 +113,31 @@ class OverlayDriver:
             ids[external_ids.ROUTER] = want.router
         if want.aux:
             ids[external_ids.AUX_ADDRESSES] = " ".join(want.aux)
-        existing = self.nb.switch(req.network_id)
-        if existing is not None:
-            # A replay of the same request is fine; anything else is a conflict.
-            same = all(existing.external_ids.get(k) == v for k, v in ids.items()
-                       if k not in (external_ids.CREATED_BY, external_ids.CREATED_AT))
-            if same:
+        if self._created_alike(req.network_id, ids):
+            return Empty()
+        try:
+            nb_call("create network", self.nb.create_switch, req.network_id, ids, None,
+                    self._router_attachment(req.network_id, want))
+        except DriverError:
+            # Swarm creates a swarm-scoped network on every node that gets a task, with
+            # the same NetworkID, often at the same moment: another host won the race.
+            if self._created_alike(req.network_id, ids):
                 return Empty()
-            raise DriverError(f"network {req.network_id[:12]} already exists with other settings")
-        nb_call("create network", self.nb.create_switch, req.network_id, ids, None,
-                 self._router_attachment(req.network_id, want))
+            raise
         LOG.info("network %s created: %s mtu %s%s", req.network_id[:12], want.subnet, want.mtu,
                  f" router {want.router}" if want.router else "")
         return Empty()
+
+    def _created_alike(self, network_id: str, ids: dict[str, str]) -> bool:
+        """The switch exists with these settings (a replay, or another host's request for
+        the same network); DriverError if it exists with others."""
+        existing = self.nb.switch(network_id)
+        if existing is None:
+            return False
+        if all(existing.external_ids.get(k) == v for k, v in ids.items()
+               if k not in (external_ids.CREATED_BY, external_ids.CREATED_AT)):
+            return True
+        raise DriverError(f"network {network_id[:12]} already exists with other settings")
 
     @staticmethod
     def _router_attachment(network_id: str, want: spec.NetworkSpec) -> RouterAttachment | None:

@@ -26,6 +26,7 @@ from dockovn.network.diagnose.doctor import host_reads as hreads
 from dockovn.network.diagnose.doctor import servers, tunnel_traffic
 from dockovn.network.diagnose.doctor.findings import (CLUSTER, HOST, Finding, Severity, fail, failed,
                                                       skip, warn, worst)
+from dockovn.network.api import DRIVER_NAME
 from dockovn.ovsdb import SslFiles, describe, use_ssl
 
 # (check, scope, the checks it needs to have passed, what it looks at)
@@ -163,11 +164,16 @@ def _run(cfg: Config, r: _Results, closers: list) -> None:
     r.run("chassis", lambda: hc.check_chassis(ovs, chassis()))
     r.run("mtu", lambda: hc.check_mtu(ovs, addresses(), switches(), cfg.default_mtu))
 
-    driver = hreads.probe_driver(cfg.plugin_dir, cfg.timeout)
+    # A managed plugin (make plugin) has its socket in a folder named by its ID, and
+    # networks name it NAME:TAG; the legacy one is dockovn.sock, networks say "dockovn".
+    managed = hreads.managed_plugin(cfg.docker_host, cfg.timeout)
+    driver = hreads.probe_driver(os.path.join(cfg.plugin_dir, managed[1]) if managed
+                                 else cfg.plugin_dir, cfg.timeout)
     r.run("driver", lambda: hc.check_driver(driver))
     # Whether dockerd reaches the plugin is asked only of a driver that answers: a dead
     # driver is one finding (and dockerd would look for it for 30 s).
-    docker = hreads.read_docker(cfg.docker_host, cfg.timeout, probe=r.passed("driver"))
+    docker = hreads.read_docker(cfg.docker_host, cfg.timeout, probe=r.passed("driver"),
+                                driver_name=managed[0] if managed else DRIVER_NAME)
     r.run("dockerd", lambda: hc.check_dockerd(docker, cfg.docker_host))
     r.run("datapath", lambda: _datapath(cfg, ovs, docker))
     r.run("endpoints", lambda: _endpoints(switch, ovs, nb, sb, switches(), ports(), docker))

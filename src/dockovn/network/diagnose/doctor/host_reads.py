@@ -16,7 +16,7 @@ import uuid
 from pyroute2 import IPRoute
 
 from dockovn.deploy import procs
-from dockovn.host.docker_engine import DockerEngine
+from dockovn.host.docker_engine import DockerEngine, same_driver
 from dockovn.host.ovs import LocalSwitch, OvsError
 from dockovn.host.unix_http import UnixHTTPConnection
 from dockovn.network import external_ids
@@ -26,6 +26,7 @@ from dockovn.network.diagnose.doctor.facts import (ControllerFacts, DockerEndpoi
                                                    DriverFacts, LocalAddress, Offload, OvsFacts)
 
 APPCTL_TIMEOUT = 5.0
+SOCKET = "dockovn.sock"  # the legacy plugin's in the plugin folder; a managed one's in <id>/
 # A `-o` option dockovn refuses by name: CreateNetwork fails before anything is written.
 PROBE_OPTION = "dockovn.doctor-probe"
 
@@ -99,7 +100,7 @@ def local_addresses() -> dict[str, LocalAddress]:
 
 def probe_driver(plugin_dir: str, timeout: float) -> DriverFacts:
     """Ask the driver's socket what dockerd asks first: /Plugin.Activate."""
-    path = os.path.join(plugin_dir, f"{DRIVER_NAME}.sock")
+    path = os.path.join(plugin_dir, SOCKET)
     if not os.path.exists(path):
         return DriverFacts(path, exists=False)
     conn = UnixHTTPConnection(path, timeout)
@@ -115,7 +116,24 @@ def probe_driver(plugin_dir: str, timeout: float) -> DriverFacts:
                        implements=tuple(reply.get("Implements") or ()))
 
 
-def read_docker(docker_host: str, timeout: float, probe: bool) -> DockerFacts:
+def managed_plugin(docker_host: str, timeout: float) -> tuple[str, str] | None:
+    """(name, ID) of an enabled managed dockovn plugin in this dockerd, if there is one:
+    its socket is then in a folder of its own, and networks name it NAME:TAG."""
+    try:
+        engine = DockerEngine(docker_host, timeout=timeout)
+    except Exception:
+        return None
+    try:
+        return next(((p["Name"], p["Id"]) for p in engine.client.api.plugins()
+                     if p.get("Enabled") and same_driver(p.get("Name", ""), DRIVER_NAME)), None)
+    except Exception:
+        return None
+    finally:
+        engine.close()
+
+
+def read_docker(docker_host: str, timeout: float, probe: bool,
+                driver_name: str = DRIVER_NAME) -> DockerFacts:
     """dockerd's dockovn networks and this host's endpoints on them; with ``probe``,
     whether dockerd reaches the plugin."""
     try:
@@ -124,14 +142,15 @@ def read_docker(docker_host: str, timeout: float, probe: bool) -> DockerFacts:
         return DockerFacts(error=str(exc) or type(exc).__name__)
     try:
         networks, endpoints = {}, {}
-        for raw in engine.client.api.networks(filters={"driver": DRIVER_NAME}):
+        for net in engine.networks(driver_name):
+            raw = {"Id": net.id, "Name": net.name}
             networks[raw["Id"]] = raw["Name"]
             detail = engine.client.api.inspect_network(raw["Id"])
             for container_id, info in (detail.get("Containers") or {}).items():
                 if info.get("EndpointID"):
                     endpoints[info["EndpointID"]] = DockerEndpoint(
                         info["EndpointID"], container_id, info.get("Name", ""), raw["Name"])
-        reached, detail = probe_plugin(docker_host) if probe else (None, "")
+        reached, detail = probe_plugin(docker_host, driver_name) if probe else (None, "")
         return DockerFacts(networks=networks, endpoints=endpoints, plugin_reached=reached,
                            plugin_detail=detail)
     except Exception as exc:
@@ -143,7 +162,7 @@ def read_docker(docker_host: str, timeout: float, probe: bool) -> DockerFacts:
 PLUGIN_PROBE_TIMEOUT = 10.0
 
 
-def probe_plugin(docker_host: str) -> tuple[bool, str]:
+def probe_plugin(docker_host: str, driver_name: str = DRIVER_NAME) -> tuple[bool, str]:
     """Whether dockerd reaches the dockovn plugin: Docker has no API that lists legacy
     plugins (`docker info` names a network driver only once a network uses it), so doctor
     asks dockerd to create a network with an option dockovn refuses. dockovn's refusal
@@ -154,7 +173,7 @@ def probe_plugin(docker_host: str) -> tuple[bool, str]:
     engine = DockerEngine(docker_host, timeout=PLUGIN_PROBE_TIMEOUT)
     try:
         try:
-            engine.client.api.create_network(name, driver=DRIVER_NAME,
+            engine.client.api.create_network(name, driver=driver_name,
                                              options={PROBE_OPTION: "1"})
         except Exception as exc:
             text = str(getattr(exc, "explanation", None) or exc)

@@ -56,7 +56,7 @@ def host(monkeypatch):
              "probed": []}
     member = servers.MemberView("ssl:c:6641", model="standalone", connected=True, leader=True)
 
-    def read_docker(docker_host, timeout, probe):
+    def read_docker(docker_host, timeout, probe, driver_name="dockovn"):
         state["probed"].append(probe)
         return dataclasses.replace(DOCKER, plugin_reached=True if probe else None,
                                    plugin_detail="reached")
@@ -77,6 +77,7 @@ def host(monkeypatch):
     monkeypatch.setattr(hreads, "local_addresses", lambda: ADDRESSES)
     monkeypatch.setattr(hreads, "probe_driver", lambda *a: state["driver"])
     monkeypatch.setattr(hreads, "read_docker", read_docker)
+    monkeypatch.setattr(hreads, "managed_plugin", lambda *a: None)  # the legacy plugin
     monkeypatch.setattr(hreads, "read_offloads", lambda *a: {EP: Offload("web", False)})
     return state
 
