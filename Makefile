@@ -6,7 +6,7 @@ DOCKOVN := $(VENV)/bin/dockovn
 PYTEST_ARGS ?=
 
 .PHONY: deps system-deps venv demo demo-clean test test-unit test-integration test-e2e test-multihost clean \
-        bench bench-deps underlay-deps test-underlay plugin plugin-deps
+        bench bench-deps bench-scale underlay-deps test-underlay plugin plugin-deps
 
 # Debian packages first (checked every time, installed only when missing), then the venv.
 deps: system-deps $(VENV)/.installed
@@ -51,6 +51,13 @@ bench: bench-deps
 	$(PY) -m bench.names $(BENCH_NAMES_ARGS)
 	$(PY) -m bench.failover $(BENCH_FAILOVER_ARGS)
 	$(PY) -m bench.policy $(BENCH_POLICY_ARGS)
+
+# Scale (bench/scale.py, not part of `bench`): 2, 5 and 10 hosts in namespaces without
+# dockerd (its plugin calls replayed), 1,000 container ports; writes bench/results/scale.*.
+# About 25 minutes; `make bench-scale BENCH_SCALE_ARGS=--help` for options.
+BENCH_SCALE_ARGS ?=
+bench-scale: bench-deps
+	$(PY) -m bench.scale $(BENCH_SCALE_ARGS)
 
 # Underlay mode's tests run a real Neutron (Debian's neutron-server, ML2/OVN) on a private
 # MariaDB; the driver itself needs neither (it talks to the user's OpenStack).

@@ -37,7 +37,7 @@ from bench.drivers import DockovnDriver, UpstreamDriver, new_workdir
 from bench.floor import measure_floor
 from bench.latency import Replay, run_latency
 from bench.leftovers import Ledger, sweep_dead_runs
-from bench.nbrows import NbWatcher
+from bench.nbrows import NbWatcher, nb_remote
 from bench.report import markdown, plot
 
 UPSTREAM_NOTES = [
@@ -152,7 +152,7 @@ def main(argv=None) -> int:
     watcher: NbWatcher | None = None
     try:
         watcher = NbWatcher()
-        floor = measure_floor(ledger, args.floor_reps, progress)
+        floor = measure_floor(ledger, args.floor_reps, progress, nb_remote())
         dk = DockovnDriver(workdir)
         drivers.append(dk)
         dk.start()

@@ -48,12 +48,17 @@ def test_benchmark_runs_at_tiny_sizes(tmp_path):
     assert report.strip() == done.stdout.strip()  # printed and saved alike
     for heading in ("## Machine and versions", "## Driver latency", "## docker run -d",
                     "## Time to connectivity", "## Footprint", "## Targets",
-                    "## Where dockovn's request time goes"):
+                    "## Where dockovn's request time goes", "## The request path next to its floor"):
         assert heading in report, heading
     assert "Nothing was left behind" in report, report.split("## Clean-up")[-1]
     assert "upstream patch: Python 3 fix" in report  # the output says what was changed
 
     data = json.loads((tmp_path / "results.json").read_text())
+    floor = data["host_floor_s"]
+    assert set(floor) == {"veth create", "OVS add port", "NB add port", "NB delete port",
+                          "OVS remove port", "veth delete"}
+    assert all(len(v) == 3 and all(s > 0 for s in v) for v in floor.values()), floor
+    assert "CreateEndpoint+Join / its floor" in report
     for driver in ("upstream", "dockovn"):
         samples = data["latency"][driver]["samples_s"]
         assert sorted(samples, key=int) == ["2", "6"]
@@ -126,3 +131,43 @@ def test_policy_benchmark_runs_at_tiny_sizes(tmp_path):
     assert acls[2].pop() - acls[0].pop() == 6  # drop, ND, allow: three each
     with open(tmp_path / "policy.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_scale_benchmark_runs_at_tiny_sizes(tmp_path):
+    """bench/scale.py on two hosts without dockerd: six container ports, two probed, NB
+    topped up to 200 ports (and emptied again)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (namespaces, Open vSwitch, OVN)")
+    if importlib.util.find_spec("matplotlib") is None:
+        pytest.skip("the bench extra is missing (make bench-deps installs it)")
+    done = subprocess.run([sys.executable, "-m", "bench.scale", "--hosts", "2", "--ports", "6",
+                           "--sample", "2", "--nb-ports", "200", "--idle", "1", "--out",
+                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, f"stderr:\n{done.stderr[-4000:]}\nstdout:\n{done.stdout[-4000:]}"
+    data = json.loads((tmp_path / "scale.json").read_text())
+    assert set(data) >= {"env", "args", "sizes", "nb_scale", "runtime_s"}
+    (size,) = data["sizes"]
+    assert size["hosts"] == 2 and size["checkpoints"][-1]["ports"] == 6
+    assert len(size["reachability"]) == 2
+    assert all(r["s"] is not None and r["s"] > 0 for r in size["reachability"]), size
+    for point in size["checkpoints"]:
+        assert point["up"] == point["ports"]
+        assert set(point["central"]) == {"NB ovsdb-server", "SB ovsdb-server", "ovn-northd"}
+        assert all(s["cpu_s"] >= 0 and s["rss_kib"] > 0 for s in point["central"].values())
+        assert set(point["hosts"]["driver"]) == {"h1", "h2"}
+        assert all(n > 0 for n in point["openflow"].values()) and point["logical_flows"] > 0
+    for startup in (size["startup"], data["nb_scale"]["startup"]):
+        assert set(startup) == {"h1", "h2"}
+        assert all(0 < s["socket_s"] <= s["synced_s"] and s["rss_kib"] > 0
+                   for s in startup.values()), startup
+    assert data["nb_scale"]["nb_ports"] == 200
+    report = (tmp_path / "scale.md").read_text()
+    for heading in ("## Machine and versions", "## At 6 container ports", "## Targets",
+                    "## Growth with ports", "## NB at 200 logical switch ports",
+                    "## What grows worse than linearly"):
+        assert heading in report, heading
+    with open(tmp_path / "scale.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    # Nothing left: the harness's namespaces and ours.
+    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert not [n for n in left.split() if n.startswith(("dksc-", "dkmh-"))], left

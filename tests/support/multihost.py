@@ -151,10 +151,18 @@ class Cluster:
         return next(h for h in self.hosts if h.name == name)
 
 
-def start(n_hosts: int = 2, members: int = 1, plugin: str | None = None) -> Cluster:
+def start(n_hosts: int = 2, members: int = 1, plugin: str | None = None,
+          dockerd: bool = True) -> Cluster:
     """``members`` > 1: a Raft central of that many members (its own namespace each).
     ``plugin``: a managed-plugin folder (packaging/managed-plugin/build.py) each host's
-    dockerd runs dockovn from, instead of the legacy driver process."""
+    dockerd runs dockovn from, instead of the legacy driver process.
+    ``dockerd=False``: no dockerd on the hosts, only the driver (a caller replays
+    dockerd's plugin calls on its socket; the driver's Docker-side threads keep retrying
+    and its gc removes nothing, as whenever dockerd does not answer). Up to 244 hosts."""
+    if plugin and not dockerd:
+        raise ValueError("a managed plugin runs inside dockerd: plugin needs dockerd=True")
+    if not 1 <= n_hosts <= 244:  # host i's underlay address is 172.31.255.(10 + i)
+        raise ValueError(f"n_hosts must be 1..244, not {n_hosts}")
     t0 = time.monotonic()
     teardown()  # whatever an earlier run left behind
     cluster = Cluster(hosts=[Host(f"h{i}", i) for i in range(1, n_hosts + 1)],
@@ -172,6 +180,8 @@ def start(n_hosts: int = 2, members: int = 1, plugin: str | None = None) -> Clus
                 start_dockerd(host.ns, host.dir, host.plugins, host.docker_host,
                               host.pidfile("docker"))
                 install_plugin(host, plugin)
+            elif not dockerd:
+                _driver(host)
             else:
                 _driver_and_dockerd(host)
         _wait_chassis(cluster)

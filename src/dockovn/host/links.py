@@ -22,6 +22,10 @@ class LinkError(RuntimeError):
     """A netlink operation failed."""
 
 
+class LinkExists(LinkError):
+    """The interface name is taken."""
+
+
 # One netlink socket per thread, kept: opening an IPRoute (pyroute2 0.9 sets up an
 # event loop for it) costs more than the operations a Join needs. pyroute2
 # sockets are not thread-safe, hence one per request thread.
@@ -42,22 +46,18 @@ def exists(name: str) -> bool:
 def create_veth(outer: str, inner: str, mac: str, mtu: int) -> None:
     """Create a veth pair: ``outer`` stays on the host (an OVS port), ``inner``
     goes to the container with the endpoint's MAC. Both ends get ``mtu``; the
-    outer end is brought up. If anything fails the pair is removed again.
+    outer end is up. LinkExists if either name is taken (nothing is created then).
     """
     ipr = _ipr()
     try:
-        # One request makes both ends with their MTU and the inner end's MAC.
-        ipr.link("add", ifname=outer, kind="veth", mtu=mtu,
+        # One request makes both ends with their MTU and the inner end's MAC, the
+        # outer end already up.
+        ipr.link("add", ifname=outer, kind="veth", mtu=mtu, state="up",
                  peer={"ifname": inner, "address": mac, "mtu": mtu})
     except NetlinkError as exc:
         if exc.code == EEXIST:
-            raise LinkError(f"interface {outer} or {inner} already exists") from exc
+            raise LinkExists(f"interface {outer} or {inner} already exists") from exc
         raise LinkError(f"creating veth {outer}/{inner}: {exc}") from exc
-    try:
-        ipr.link("set", ifname=outer, state="up")
-    except Exception as exc:
-        _delete(ipr, outer)
-        raise LinkError(f"bringing {outer} up: {exc}") from exc
 
 
 SIOCETHTOOL = 0x8946

@@ -23,11 +23,7 @@ def plug(ovs: LocalSwitch, endpoint_id: str, mac: str, mtu: int, userspace_datap
     inner end's name (Docker moves it into the container). A failure removes the
     veth again, so nothing is left behind."""
     unplug(ovs, endpoint_id)  # a retried Join starts clean
-    outer, inner = free_veth_names(endpoint_id)
-    try:
-        links.create_veth(outer, inner, mac, mtu)
-    except links.LinkError as exc:
-        raise DriverError(str(exc)) from exc
+    outer, inner = _create_veth(endpoint_id, mac, mtu)
     try:
         if userspace_datapath:
             # The netdev datapath cannot finish offloaded checksums.
@@ -56,16 +52,22 @@ def plugged_port(ovs: LocalSwitch, endpoint_id: str) -> str | None:
         attempt += 1
 
 
-def free_veth_names(endpoint_id: str) -> tuple[str, str]:
+def _create_veth(endpoint_id: str, mac: str, mtu: int) -> tuple[str, str]:
+    """The veth under the endpoint's first free pair of names. Creating it is the test
+    of whether the names are free (no lookups first: one netlink request a Join)."""
     attempt = 0
     while True:
         try:
             outer, inner = identifiers.veth_names(endpoint_id, attempt)
         except ValueError as exc:
             raise DriverError(str(exc)) from exc
-        if not links.exists(outer) and not links.exists(inner):
+        try:
+            links.create_veth(outer, inner, mac, mtu)
             return outer, inner
-        attempt += 1
+        except links.LinkExists:
+            attempt += 1
+        except links.LinkError as exc:
+            raise DriverError(str(exc)) from exc
 
 
 def unplug(ovs: LocalSwitch, endpoint_id: str) -> None:
