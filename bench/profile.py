@@ -3,7 +3,7 @@
 py-spy samples the running process from outside (no change to the driver), with
 ``--idle`` so time spent *waiting* (on OVSDB replies, on ovs-vswitchd) shows up
 as well as time spent computing: a request's latency is both. Only samples whose
-stack passes through the request handlers (dockovn/network/overlay.py) are kept,
+stack passes through the request handlers (dockovn/network/overlay/driver.py) are kept,
 so the driver's idle threads (event loop, IDL connections) do not drown them.
 """
 
@@ -17,7 +17,7 @@ import subprocess
 import sys
 from collections import Counter
 
-REQUEST_PATH = "dockovn/network/overlay.py"
+REQUEST_PATH = "dockovn/network/overlay/driver.py"
 _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^:()]+)(?::\d+)?\)$")
 
 

@@ -301,3 +301,39 @@ def test_join_that_fails_halfway_leaves_nothing(workdir, nb_db, nb):
         assert veths_of(eid) == []
     finally:
         proc.stop()
+
+
+def test_join_replaces_a_stray_veth_and_steps_past_a_taken_name(plugin, nb, ovs):
+    """A veth a dead driver made but never plugged has the endpoint's first-choice name:
+    Join takes the name back. A name that is another OVS port's is never touched."""
+    nid = create_network(plugin)
+    eid, _ = create_endpoint(plugin, nid, "10.20.0.9/24")
+    outer, inner = identifiers.veth_names(eid)
+    links.create_veth(outer, inner, "0a:58:00:00:00:09", 1442)  # the stray
+    status, join = plugin.call("NetworkDriver.Join", {
+        "NetworkID": nid, "EndpointID": eid, "SandboxKey": "/var/run/docker/netns/s"})
+    assert status == 200 and join["InterfaceName"]["SrcName"] == inner, join
+    assert wait.until(lambda: ovs.port(outer), what="OVS port").external_ids["iface-id"] == eid
+    with IPRoute() as ipr:
+        (link,) = ipr.get_links(ifname=inner)
+        assert link.get_attr("IFLA_ADDRESS") == "0a:58:0a:14:00:09"  # made anew, not the stray
+    assert plugin.call("NetworkDriver.Leave", {"NetworkID": nid, "EndpointID": eid}) == (200, {})
+
+    # Another endpoint's OVS port holds the first-choice name: the next name is used.
+    eid2, _ = create_endpoint(plugin, nid, "10.20.0.10/24")
+    taken, _ = identifiers.veth_names(eid2)
+    links.create_veth(taken, "dkt-peer-x", "0a:58:00:00:00:0a", 1442)
+    ovs.plug(taken, {"iface-id": "someone-else"})
+    try:
+        status, join = plugin.call("NetworkDriver.Join", {
+            "NetworkID": nid, "EndpointID": eid2, "SandboxKey": "/var/run/docker/netns/t"})
+        assert status == 200, join
+        assert join["InterfaceName"]["SrcName"] == identifiers.veth_names(eid2, 1)[1]
+        assert ovs.port(taken).external_ids["iface-id"] == "someone-else"
+        assert plugin.call("NetworkDriver.Leave", {"NetworkID": nid, "EndpointID": eid2}) == \
+            (200, {})
+    finally:
+        ovs.unplug(taken)
+        links.delete(taken)
+    for e in (eid, eid2):
+        plugin.call("NetworkDriver.DeleteEndpoint", {"NetworkID": nid, "EndpointID": e})
