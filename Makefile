@@ -54,7 +54,7 @@ bench: bench-deps
 
 # Scale (bench/scale.py, not part of `bench`): 2, 5 and 10 hosts in namespaces without
 # dockerd (its plugin calls replayed), 1,000 container ports; writes bench/results/scale.*.
-# About 25 minutes; `make bench-scale BENCH_SCALE_ARGS=--help` for options.
+# About 11 minutes here; `make bench-scale BENCH_SCALE_ARGS=--help` for options.
 BENCH_SCALE_ARGS ?=
 bench-scale: bench-deps
 	$(PY) -m bench.scale $(BENCH_SCALE_ARGS)

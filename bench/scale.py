@@ -18,7 +18,9 @@ flows per host and SB logical flows. Then, per size:
 
 At the largest size NB is then topped up to ``--nb-ports`` logical switch ports
 (synthetic, dockovn-shaped, tagged, removed afterwards) and every driver's start-up and
-RSS is measured again. Targets are reported, never asserted.
+RSS is measured again, next to the NB cache alone with and without conditional
+monitoring (bench/scale_idl.py). Report and plot: bench/scale_report.py, scale_why.py,
+scale_plot.py. Targets are reported, never asserted.
 `python -m bench.scale [--hosts 2 5 10] [--ports 1000] [--sample 30] [--nb-ports 10000]`.
 """
 
@@ -36,11 +38,12 @@ from importlib import metadata
 
 from bench import stack
 from bench.output import save
-from bench.scale_measure import (central_stats, driver_startup, host_stats, logical_flows,
-                                 nb_socket, openflow_flows, snapshot)
+from bench.scale_measure import (central_stats, driver_startup, host_stats, idl_cache,
+                                 logical_flows, nb_socket, openflow_flows, snapshot)
 from bench.scale_ovsdb import NB, add_synthetic, container_ports, count, remove_synthetic
 from bench.scale_replay import Network, Prober, remove_namespaces
-from bench.scale_report import plot, report
+from bench.scale_plot import plot
+from bench.scale_report import report
 from bench.stats import median
 from tests.support import multihost
 
@@ -119,6 +122,7 @@ def reachability(net: Network, probers: dict[str, Prober], names: list[str],
         first = prober.first_reply(c, REACH_TIMEOUT)
         out.append({"target": target, "prober": source,
                     "s": None if first is None else first - c.timings["joined_at"],
+                    "after_sandbox_s": None if first is None else first - c.timings["ready_at"],
                     "sandbox_s": c.timings["sandbox"], "join_s": c.timings["Join"]})
         time.sleep(0.1)
     return out
@@ -193,6 +197,8 @@ def nb_scale(cluster, net: Network, nb_ports: int) -> dict:
     before = count(nb, NB, "Logical_Switch_Port")
     out: dict = {"hosts": len(cluster.hosts), "nb_ports_before": before,
                  "synthetic": max(0, nb_ports - before)}
+    switch = net.ids[cluster.hosts[0].name]  # h1's NetworkID names the switch
+    out["idl_before"] = idl_cache(cluster, switch)
     log(f"NB at {nb_ports} ports: adding {out['synthetic']} synthetic ports")
     out["insert_s"], last = add_synthetic(nb, out["synthetic"]) if out["synthetic"] else (0, "")
     t0 = time.monotonic()
@@ -205,6 +211,7 @@ def nb_scale(cluster, net: Network, nb_ports: int) -> dict:
     out["central"] = central_stats(cluster)
     out["logical_flows"] = logical_flows(cluster)
     out["openflow"] = {h.name: openflow_flows(h) for h in cluster.hosts}
+    out["idl"] = idl_cache(cluster, switch)
     ref = last or net.containers[-1].endpoint_id
     log(f"NB at {out['nb_ports']} ports: restarting every driver")
     out["startup"] = {h.name: driver_startup(h, net.ids[h.name], ref) for h in cluster.hosts}

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -55,6 +58,15 @@ def openflow_flows(host) -> int:
     raise RuntimeError(f"{host.name}: no flow_count in {out!r}")
 
 
+def widest_flow(host) -> int:
+    """The most resubmit/output actions in one OpenFlow flow of ``host``: a multicast
+    group's flow (flooding on the switch) has one per port of the switch on this host."""
+    out = multihost.in_ns(host.ns, "ovs-ofctl", "dump-flows", f"unix:{host.dir}/br-int.mgmt",
+                          timeout=120).stdout
+    return max((line.count("resubmit(") + line.count("output:") for line in out.splitlines()),
+               default=0)
+
+
 def logical_flows(cluster) -> int:
     return count(sb_socket(cluster), SB, "Logical_Flow")
 
@@ -67,11 +79,45 @@ def sb_socket(cluster) -> str:
     return cluster.sb.removeprefix("unix:")
 
 
+def engine_stats(ns: str, ctl: str) -> dict[str, dict[str, int]]:
+    """`inc-engine/show-stats` of an OVN daemon: node -> {recompute, compute, cancel}
+    (how often each incremental-processing node ran in full or incrementally); {} if the
+    daemon cannot say."""
+    if not ctl:
+        return {}
+    done = multihost.in_ns(ns, "ovn-appctl", "-t", ctl, "inc-engine/show-stats", check=False)
+    stats: dict[str, dict[str, int]] = {}
+    node = None
+    for line in done.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("Node:"):
+            node = line.split(":", 1)[1].strip()
+            stats[node] = {}
+        elif node and line.startswith("-") and ":" in line:
+            key, _, value = line.lstrip("- ").partition(":")
+            if value.strip().isdigit():
+                stats[node][key.strip()] = int(value)
+    return stats
+
+
+def _controller_ctl(host) -> str:
+    pid = procs.read_pid(host.pidfile("ovn-controller"))
+    path = os.path.join(host.dir, f"ovn-controller.{pid}.ctl")
+    return path if pid and os.path.exists(path) else ""
+
+
 def snapshot(cluster) -> dict:
     """Everything one checkpoint records."""
+    first = cluster.hosts[0]
     return {"central": central_stats(cluster), "hosts": host_stats(cluster),
             "openflow": {h.name: openflow_flows(h) for h in cluster.hosts},
-            "logical_flows": logical_flows(cluster), "at": time.monotonic()}
+            "logical_flows": logical_flows(cluster),
+            "widest_flow_outputs": {first.name: widest_flow(first)},
+            "engine": {"ovn-northd": engine_stats(cluster.central_ns, os.path.join(
+                           cluster.central_dir, "ovn-northd.ctl")),
+                       f"ovn-controller {first.name}": engine_stats(first.ns,
+                                                                    _controller_ctl(first))},
+            "at": time.monotonic()}
 
 
 def driver_startup(host, network_id: str, endpoint_id: str, timeout: float = 120.0) -> dict:
@@ -123,3 +169,18 @@ def _poll(ready, t0: float, timeout: float, failure: list) -> float:
             raise RuntimeError(f"the driver did not start: {failure[0]}")
         time.sleep(0.01)
     raise RuntimeError(f"the driver did not answer within {timeout:.0f} s")
+
+
+def idl_cache(cluster, switch: str) -> dict:
+    """bench/scale_idl.py's three ways of caching NB, each in a process of its own."""
+    host = cluster.hosts[0]
+    system_id = host.vsctl("get", "Open_vSwitch", ".", "external_ids:system-id").strip()
+    out = {}
+    for variant in ("all", "networks", "host"):
+        done = subprocess.run([sys.executable, "-m", "bench.scale_idl", nb_socket(cluster),
+                               variant, "--switch", switch, "--host", system_id.strip('"')],
+                              cwd=multihost.REPO, capture_output=True, text=True, timeout=400)
+        lines = done.stdout.strip().splitlines()
+        out[variant] = json.loads(lines[-1]) if done.returncode == 0 and lines else \
+            {"error": done.stderr.strip()[-500:]}
+    return out
