@@ -29,6 +29,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
+from dockovn.deploy import procs
 from dockovn.deploy.driver_daemon import socket_answers
 
 from tests.support import wait
@@ -408,7 +409,7 @@ def _stop_pids(pids: list[int], timeout: float) -> None:
 
 def _pids_under(base: str) -> list[int]:
     """Processes whose command line names something under base (not us or our parents)."""
-    mine = _ancestors()
+    mine = procs.self_and_ancestors()
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) not in mine and base + "/" in _args(int(entry)):
@@ -422,18 +423,6 @@ def _args(pid: int) -> str:
             return f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
-
-
-def _ancestors() -> set[int]:
-    pids, pid = set(), os.getpid()
-    while pid > 1:
-        pids.add(pid)
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                pid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-    return pids
 
 
 def _alive(pid: int) -> bool:
