@@ -17,6 +17,7 @@ them: the wall time of the `docker run -d` command.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 import docker
 
 from bench.leftovers import LABEL, Ledger
-from bench.nbrows import NbWatcher, RowWrites
+from bench.nbrows import RowWrites, watching
 
 IMAGE = "dockovn/busybox"
 DOCKER_HOST = "unix:///var/run/docker.sock"
@@ -128,7 +129,7 @@ class DockerBench:
         match = re.search(r"^\[(\d+\.\d+)\] \d+ bytes from", done.stdout, re.M)
         return float(match.group(1)) if match else None
 
-    def connectivity(self, trials: int, watcher: NbWatcher | None, row_samples: int = 3) -> None:
+    def connectivity(self, trials: int, row_samples: int = 3) -> None:
         self.progress(f"time to connectivity: {trials} containers on each network")
         peers = {}
         try:
@@ -140,29 +141,36 @@ class DockerBench:
             for i in range(trials):
                 for kind in ("dockovn", "bridge"):
                     net = ["--net", self.net_name] if kind == "dockovn" else []
-                    measure_rows = watcher is not None and kind == "dockovn" and i < row_samples
-                    if measure_rows:
-                        watcher.settle()
-                        watcher.start()
-                    _, cid = self._run(*net)
-                    returned = time.time()  # ping -D stamps replies with the same clock
-                    try:
-                        answered = self._first_answer(self._pid(cid), peer_ips[kind])
-                        if answered is None:
-                            self.results.failures.append(
-                                f"{kind}: no answer from the peer within {PING_DEADLINE}s")
-                        else:
-                            getattr(self.results, f"connect_{kind}").append(answered - returned)
-                        if measure_rows:
-                            # The driver names the port from Docker's events a moment
-                            # later: give it time before counting.
-                            time.sleep(1.0)
-                            nets = self.client.api.inspect_container(cid)[
-                                "NetworkSettings"]["Networks"]
-                            mine = nets[self.net_name]
-                            self.results.rows_docker_run.append(
-                                watcher.take(mine["NetworkID"], mine["EndpointID"]))
-                    finally:
-                        self._remove(cid)
+                    measure_rows = kind == "dockovn" and i < row_samples
+                    # An NB watcher only while counting (see nbrows.watching).
+                    with contextlib.ExitStack() as stack:
+                        watcher = stack.enter_context(watching()) if measure_rows else None
+                        self._connect_trial(kind, net, peer_ips[kind], watcher)
         finally:
             self._remove(*peers.values())
+
+    def _connect_trial(self, kind: str, net: list[str], peer_ip: str, watcher) -> None:
+        """One container: `docker run` returning to its first ping answered by the peer;
+        with ``watcher``, also the NB rows its start wrote."""
+        if watcher is not None:
+            watcher.settle()
+            watcher.start()
+        _, cid = self._run(*net)
+        returned = time.time()  # ping -D stamps replies with the same clock
+        try:
+            answered = self._first_answer(self._pid(cid), peer_ip)
+            if answered is None:
+                self.results.failures.append(
+                    f"{kind}: no answer from the peer within {PING_DEADLINE}s")
+            else:
+                getattr(self.results, f"connect_{kind}").append(answered - returned)
+            if watcher is not None:
+                # The driver names the port from Docker's events a moment
+                # later: give it time before counting.
+                time.sleep(1.0)
+                nets = self.client.api.inspect_container(cid)["NetworkSettings"]["Networks"]
+                mine = nets[self.net_name]
+                self.results.rows_docker_run.append(
+                    watcher.take(mine["NetworkID"], mine["EndpointID"]))
+        finally:
+            self._remove(cid)

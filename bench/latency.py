@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from bench.drivers import DriverProcess
 from bench.leftovers import Ledger
-from bench.nbrows import NbWatcher, RowWrites
+from bench.nbrows import NbWatcher, RowWrites, watching
 from bench.protocol import (
     PluginCallError,
     PluginClient,
@@ -157,7 +157,7 @@ class Replay:
 
 
 def run_latency(replays: list[Replay], sizes: list[int], reps: int, warmup: int,
-                watcher: NbWatcher, row_samples: int, progress) -> None:
+                row_samples: int, progress) -> None:
     """Grow both networks size by size and time ``reps`` containers on each at every size."""
     for r in replays:
         r.create_network()
@@ -167,9 +167,10 @@ def run_latency(replays: list[Replay], sizes: list[int], reps: int, warmup: int,
             r.fill_to(size)
         if size == sizes[0] and row_samples:
             # Not timed: counting waits for NB to go quiet. Rows do not depend on size.
-            for r in replays:
-                for _ in range(row_samples):
-                    r.container(watcher)
+            with watching() as watcher:
+                for r in replays:
+                    for _ in range(row_samples):
+                        r.container(watcher)
         progress(f"latency: {size} ports: {warmup} warm-up + {reps} containers per driver")
         for i in range(warmup + reps):
             order = replays if i % 2 == 0 else list(reversed(replays))

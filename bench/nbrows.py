@@ -15,10 +15,13 @@ port).
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import threading
 import time
 from collections import Counter
+from typing import Iterator
 from dataclasses import dataclass, field
 
 from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch
@@ -114,6 +117,19 @@ class NbWatcher:
                 seqno, since = idl.change_seqno, time.monotonic()
             elif time.monotonic() - since >= quiet:
                 return
+
+
+@contextlib.contextmanager
+def watching(remote: str | None = None) -> Iterator[NbWatcher]:
+    """An NbWatcher open only for the block. An open one parses every NB update in this
+    process (and serialises the rows it is told of), competing for the GIL with the
+    replay's client: kept open through the timed containers it added ~1 ms to calls
+    measured at 1,000 ports, of both drivers."""
+    watcher = NbWatcher(remote)
+    try:
+        yield watcher
+    finally:
+        watcher.close()
 
 
 def most_common(samples: list[RowWrites]) -> tuple[RowWrites, int]:

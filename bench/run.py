@@ -37,7 +37,7 @@ from bench.drivers import DockovnDriver, UpstreamDriver, new_workdir
 from bench.floor import measure_floor
 from bench.latency import Replay, run_latency
 from bench.leftovers import Ledger, sweep_dead_runs
-from bench.nbrows import NbWatcher, nb_remote
+from bench.nbrows import nb_remote
 from bench.report import markdown, plot
 
 UPSTREAM_NOTES = [
@@ -149,9 +149,7 @@ def main(argv=None) -> int:
     profile_text = ""
     floor: dict[str, list[float]] = {}
     failure: Exception | None = None
-    watcher: NbWatcher | None = None
     try:
-        watcher = NbWatcher()
         floor = measure_floor(ledger, args.floor_reps, progress, nb_remote())
         dk = DockovnDriver(workdir)
         drivers.append(dk)
@@ -169,7 +167,7 @@ def main(argv=None) -> int:
         if not args.no_upstream:
             notes += UPSTREAM_NOTES
 
-        run_latency(replays, args.sizes, args.reps, args.warmup, watcher, args.row_samples,
+        run_latency(replays, args.sizes, args.reps, args.warmup, args.row_samples,
                     progress)
         if args.profile:
             profile_text = profile_dockovn(replays[-1], args.profile_containers, args.out,
@@ -185,7 +183,7 @@ def main(argv=None) -> int:
             try:
                 bench.create_network()
                 bench.run_pairs(args.docker_pairs, warmup=0 if args.smoke else 1)
-                bench.connectivity(args.connect_trials, watcher, args.row_samples)
+                bench.connectivity(args.connect_trials, args.row_samples)
             finally:
                 bench.remove_network()
                 bench.close()
@@ -197,8 +195,6 @@ def main(argv=None) -> int:
             d.stop()
         progress("cleaning up (and checking nothing was left behind)")
         leftovers = ledger.sweep()
-        if watcher is not None:
-            watcher.close()
         if args.stop_started:
             stack.stop(started)
 

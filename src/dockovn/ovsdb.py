@@ -180,6 +180,19 @@ def use_ssl(files: SslFiles | None) -> None:
 CLUSTER_MIN_BACKOFF_MS, CLUSTER_MAX_BACKOFF_MS = 200, 1000
 
 
+class ThreadedIdl(connection.OvsdbIdl):
+    """ovsdbapp's IDL without its per-row ``time.sleep(0)``.
+
+    ovsdbapp yields after every row of an update for eventlet's sake. Under threads it
+    buys nothing (the connection lock, which every cache read takes, stays held while an
+    update is parsed) and costs a GIL hand-off per row: the thread parsing the update
+    that answers a request's transaction queues behind every other thread, once per row.
+    """
+
+    def cooperative_yield(self):
+        pass
+
+
 def open_api(api_class, remote: str, schema_name: str, timeout: float,
              tables: tuple[str, ...] | None = None, schema_file: str | None = None,
              ssl: SslFiles | None = None, cluster_client: bool = False):
@@ -206,7 +219,7 @@ def open_api(api_class, remote: str, schema_name: str, timeout: float,
             helper.register_table(table)
     else:
         helper.register_all()
-    idl = connection.OvsdbIdl(remote, helper, leader_only=not cluster_client)
+    idl = ThreadedIdl(remote, helper, leader_only=not cluster_client)
     if cluster_client:
         # python-ovs backs off up to 8 s between attempts and, leader-only, keeps landing
         # on followers while an election runs (measured: 15 s to write again after the

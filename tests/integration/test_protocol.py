@@ -303,6 +303,49 @@ def test_join_that_fails_halfway_leaves_nothing(workdir, nb_db, nb):
         proc.stop()
 
 
+def sync_driver_ovs(plugin, nid: str, address: str) -> None:
+    """Make sure the driver's OVS cache holds what this test wrote to OVS: a Join is an
+    OVS transaction, and OVSDB sends a client every earlier change before its reply."""
+    eid, _ = create_endpoint(plugin, nid, address)
+    ids = {"NetworkID": nid, "EndpointID": eid}
+    assert plugin.call("NetworkDriver.Join", {**ids, "SandboxKey": "/x"})[0] == 200
+    assert plugin.call("NetworkDriver.Leave", ids) == (200, {})
+    assert plugin.call("NetworkDriver.DeleteEndpoint", ids) == (200, {})
+
+
+def test_a_retried_join_replaces_its_own_port(plugin, nb, ovs):
+    """dockerd may send Join again for an endpoint already joined (a reply it did not
+    get): the second Join answers with a fresh veth, and exactly one OVS port carries
+    the endpoint afterwards, also when its names are not the first choice."""
+    nid = create_network(plugin)
+    eid, _ = create_endpoint(plugin, nid, "10.20.0.12/24")
+    taken, _ = identifiers.veth_names(eid)  # another endpoint's port holds the first name
+    links.create_veth(taken, "dkt-peer-r", "0a:58:00:00:00:0c", 1442)
+    ovs.plug(taken, {"iface-id": "someone-else"})
+    sync_driver_ovs(plugin, nid, "10.20.0.13/24")
+    join = {"NetworkID": nid, "EndpointID": eid, "SandboxKey": "/var/run/docker/netns/r"}
+    try:
+        outer, inner = identifiers.veth_names(eid, 1)
+        first = plugin.call("NetworkDriver.Join", join)
+        assert first[0] == 200 and first[1]["InterfaceName"]["SrcName"] == inner, first
+        with IPRoute() as ipr:
+            before = ipr.link_lookup(ifname=inner)
+        again = plugin.call("NetworkDriver.Join", join)
+        assert again == first
+        with IPRoute() as ipr:
+            assert ipr.link_lookup(ifname=inner) not in ([], before)  # made anew
+        mine = [p for p in ovs.ports() if p.external_ids.get("iface-id") == eid]
+        assert [p.name for p in mine] == [outer]
+        assert ovs.port(taken).external_ids["iface-id"] == "someone-else"
+        assert plugin.call("NetworkDriver.Leave", {"NetworkID": nid, "EndpointID": eid}) == \
+            (200, {})
+        assert not links.exists(outer) and ovs.port(outer) is None
+    finally:
+        ovs.unplug(taken)
+        links.delete(taken)
+        plugin.call("NetworkDriver.DeleteEndpoint", {"NetworkID": nid, "EndpointID": eid})
+
+
 def test_join_replaces_a_stray_veth_and_steps_past_a_taken_name(plugin, nb, ovs):
     """A veth a dead driver made but never plugged has the endpoint's first-choice name:
     Join takes the name back. A name that is another OVS port's is never touched."""
@@ -325,6 +368,7 @@ def test_join_replaces_a_stray_veth_and_steps_past_a_taken_name(plugin, nb, ovs)
     links.create_veth(taken, "dkt-peer-x", "0a:58:00:00:00:0a", 1442)
     ovs.plug(taken, {"iface-id": "someone-else"})
     try:
+        sync_driver_ovs(plugin, nid, "10.20.0.11/24")
         status, join = plugin.call("NetworkDriver.Join", {
             "NetworkID": nid, "EndpointID": eid2, "SandboxKey": "/var/run/docker/netns/t"})
         assert status == 200, join
