@@ -101,11 +101,14 @@ def why(results: dict) -> list[str]:
         f"the conditional transactions colliding and being re-run, the median was {during}; "
         f"a driver's CPU per added port went from {_n(d_early)} to {_n(d_late)} ms between "
         f"the second and the last fill stage at {few['hosts']} hosts. "
-        "Not fixed here (src/ is outside this change); the fix is in "
-        "`network/overlay/ipam.py` and `ovn/pools.py`: hand each host a block of addresses "
-        "(a /27, say, recorded once in the pool) and allocate inside it locally, so most "
-        "containers cost no pool write, no northd recompute and O(block) work, and hosts "
-        "no longer collide.")
+        "Not fixed in this wave. The fix is a block of addresses per host (a /27, say, "
+        "claimed once in the pool) allocated locally, so most containers cost no pool "
+        "write, no northd recompute and O(block) work, and hosts no longer collide; but "
+        "the pool is also the record every other reader of addresses uses (gc's leak "
+        "check, ReleaseAddress, the explicit `--ip` check and its error naming the holder, "
+        "doctor), and an explicit address inside another host's block needs a rule of its "
+        "own: a change of the record, in `network/overlay/ipam.py` and `ovn/pools.py` and "
+        "their readers, not of one function.")
 
     # 3. per-host flood flows
     wide_few = sum(_pts(few)[-1].get("widest_flow_outputs", {}).values())
@@ -163,8 +166,10 @@ def why(results: dict) -> list[str]:
             f"{_n(by_net.get('ports'), 0)} ports in {_n(by_net.get('sync_s'), 2)} s. Only the "
             "host's *own* ports would be less still, but names across hosts, service backends "
             "and `docker network rm`'s check read the other hosts' ports of the same networks. "
-            "Not made here (src/ is outside this change): `ovn/nb.py` would register "
-            "Logical_Switch_Port with a condition kept in step with the host's networks.")
+            "Not made in this wave (the targets are met without it): every network is "
+            "replicated to every host, so the condition would have to follow the networks "
+            "with a container on the host, re-monitoring as containers come and go "
+            "(`ovn/nb.py`).")
 
     items.append(
         "**NB and SB ovsdb-server** send every change to every client: NB to each host's "

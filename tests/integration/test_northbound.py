@@ -57,3 +57,37 @@ def test_cluster_connection_string_with_a_dead_member(nb_db, workdir):
 def test_unreachable_northbound_is_a_clear_error(workdir):
     with pytest.raises(NorthboundError, match="cannot connect to OVN Northbound at unix:"):
         Northbound(f"unix:{workdir}/nobody-here.sock", timeout=1)
+
+
+def test_partial_removals_and_fast_reads_match_python_ovs(nb):
+    """RemoveFromColumn takes out just the elements (a set) or keys (a map) named, without
+    reading the column; column_value reads a cached row as python-ovs's getattr does."""
+    from dockovn.ovn.mutations import RemoveFromColumn
+    from dockovn.ovsdb import column_value
+
+    nb.create_switch("sw-partial", {"a": "1", "b": "2", "c": "3"})
+    for i in range(5):
+        nb.add_port("sw-partial", f"sw-partial-p{i}", [f"0a:58:0a:00:00:0{i} 10.0.0.{i + 2}"],
+                    [], {"n": str(i)})
+    try:
+        row = wait.until(lambda: nb.api.lookup("Logical_Switch", "sw-partial", default=None))
+        wait.until(lambda: len(row.ports) == 5)
+        assert {p.name for p in column_value(row, "ports")} == {p.name for p in row.ports}
+        assert column_value(row, "external_ids") == dict(row.external_ids)
+        p1 = nb.api.lookup("Logical_Switch_Port", "sw-partial-p1")
+        nb._commit("partial removal",
+                   RemoveFromColumn(nb.api, "Logical_Switch", "sw-partial", "ports", p1.uuid),
+                   RemoveFromColumn(nb.api, "Logical_Switch", "sw-partial", "external_ids",
+                                    "b", "not-there"),
+                   RemoveFromColumn(nb.api, "Logical_Switch", "gone-switch", "ports", p1.uuid,
+                                    if_exists=True))
+        assert sorted(p.name for p in nb.ports("sw-partial")) == \
+            [f"sw-partial-p{i}" for i in (0, 2, 3, 4)]
+        assert nb.switch("sw-partial").external_ids == {"a": "1", "c": "3"}
+        assert nb.port("sw-partial-p1") is None  # unreferenced: OVSDB collected it
+        with pytest.raises(NorthboundError, match="gone-switch"):
+            nb._commit("removal from a missing row",
+                       RemoveFromColumn(nb.api, "Logical_Switch", "gone-switch", "ports",
+                                        p1.uuid))
+    finally:
+        nb.delete_switch("sw-partial")

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from ovsdbapp.backend.ovs_idl import command as ovs_command
 from ovsdbapp.backend.ovs_idl import idlutils
 
+from dockovn.ovn.mutations import RemoveFromColumn
 from dockovn.ovn.nb import AllocationRefused, Northbound, NorthboundError, PoolNotFound
 from dockovn.ovsdb import commit, connected, reading
 
@@ -271,8 +272,8 @@ class LoadBalancers:
             if r.release_from and r.release:
                 pool = self.nb.pool(r.release_from)
                 if pool is not None:
-                    commands.append(self.api.db_remove("Address_Set", pool.uuid, "addresses",
-                                                       *r.release, if_exists=True))
+                    commands.append(RemoveFromColumn(self.api, "Address_Set", pool.uuid,
+                                                     "addresses", *r.release, if_exists=True))
         if commands:
             self._commit("removing load balancer(s) "
                          + ", ".join(r.lb_uuid for r in removals), *commands)
@@ -283,8 +284,8 @@ class LoadBalancers:
         container's ports joining or leaving a service is one intent)."""
         commands = [self.api.db_set("Logical_Switch_Port", port, ("external_ids", ids))
                     for port, ids in set_ids.items()]
-        commands += [self.api.db_remove("Logical_Switch_Port", port, "external_ids", *keys,
-                                        if_exists=True)
+        commands += [RemoveFromColumn(self.api, "Logical_Switch_Port", port, "external_ids",
+                                      *keys, if_exists=True)
                      for port, keys in remove_keys.items() if keys]
         if commands:
             self._commit("updating service registration of "

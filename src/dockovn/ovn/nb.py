@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 
 from typing import Callable
 
-from ovsdbapp.backend.ovs_idl import command as ovs_command
 from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
+from dockovn.ovn.mutations import JoinGroups, RemoveFromColumn
 from dockovn.ovn.pools import AllocateCommand, AllocationRefused, PoolNotFound
 from dockovn.ovn.routers import DeleteRouterPort, EnsureRouter
-from dockovn.ovsdb import (BoundedTransactions, OwnConnection, SslFiles, close_api, commit,
-                           describe, open_api, reading, wait_connected)
+from dockovn.ovsdb import (BoundedTransactions, OwnConnection, SslFiles, close_api,
+                           column_value, commit, describe, open_api, reading, wait_connected)
 
 LOG = logging.getLogger(__name__)
 
@@ -82,7 +82,8 @@ def _switch(row, with_ports: bool = False) -> LogicalSwitch:
         name=row.name,
         external_ids=dict(row.external_ids),
         other_config=dict(row.other_config),
-        port_names=tuple(sorted(p.name for p in row.ports)) if with_ports else (),
+        port_names=tuple(sorted(p.name for p in column_value(row, "ports"))) if with_ports
+        else (),
     )
 
 
@@ -97,22 +98,6 @@ def _port(row, switch_name: str) -> LogicalPort:
         up=up,
         options=dict(row.options),
     )
-
-
-class _JoinGroups(ovs_command.BaseCommand):
-    """Put the port a command of the same transaction inserts into these port groups
-    (ovsdbapp's pg_add_ports fails the whole transaction on a group gone meanwhile)."""
-
-    def __init__(self, api, lsp_command, groups: tuple[str, ...]):
-        super().__init__(api)
-        self.lsp_command = lsp_command
-        self.groups = groups
-
-    def run_idl(self, txn):
-        for name in self.groups:
-            row = self.api.lookup("Port_Group", name, default=None)
-            if row is not None:
-                row.addvalue("ports", self.lsp_command.result)
 
 
 class _NbApi(BoundedTransactions, OwnConnection, impl_idl.OvnNbApiIdlImpl):
@@ -198,7 +183,7 @@ class Northbound:
         row = self.api.lookup("Logical_Switch", switch_name, default=None)
         if row is None:
             return []
-        return [p.name for p in row.ports
+        return [p.name for p in column_value(row, "ports")
                 if any(ip in entry.split()[1:] for entry in p.addresses)]
 
     @reading
@@ -206,7 +191,7 @@ class Northbound:
         row = self.api.lookup("Logical_Switch", switch_name, default=None)
         if row is None:
             return []
-        return [_port(p, switch_name) for p in row.ports]
+        return [_port(p, switch_name) for p in column_value(row, "ports")]
 
     # -- writes (one transaction each) ------------------------------------------------
 
@@ -285,8 +270,8 @@ class Northbound:
 
     def remove_switch_ids(self, name: str, keys: tuple[str, ...]) -> None:
         self._commit(f"updating logical switch {name}",
-                     self.api.db_remove("Logical_Switch", name, "external_ids", *keys,
-                                        if_exists=True))
+                     RemoveFromColumn(self.api, "Logical_Switch", name, "external_ids", *keys,
+                                      if_exists=True))
 
     def add_port(self, switch_name: str, port_name: str, addresses: list[str],
                  port_security: list[str], external_ids: dict[str, str],
@@ -297,7 +282,7 @@ class Northbound:
                                port_security=port_security, external_ids=external_ids)
         try:
             self._commit(f"adding logical switch port {port_name}", lsp,
-                         _JoinGroups(self.api, lsp, port_groups))
+                         JoinGroups(self.api, lsp, port_groups))
         except NorthboundError:
             if not self._landed("Logical_Switch_Port", port_name, external_ids):
                 raise
@@ -314,8 +299,8 @@ class Northbound:
             if row is None:
                 return
             self._commit(f"deleting logical switch port {port_name}",
-                         self.api.db_remove("Logical_Switch", switch_name, "ports", row.uuid,
-                                            if_exists=True))
+                         RemoveFromColumn(self.api, "Logical_Switch", switch_name, "ports",
+                                          row.uuid, if_exists=True))
             return
         self._commit(f"deleting logical switch port {port_name}",
                      self.api.lsp_del(port_name, if_exists=True))
@@ -328,16 +313,16 @@ class Northbound:
         for switch_name, port_name in ports:
             row = self.api.lookup("Logical_Switch_Port", port_name, default=None)
             if row is not None:
-                commands.append(self.api.db_remove("Logical_Switch", switch_name, "ports",
-                                                   row.uuid, if_exists=True))
+                commands.append(RemoveFromColumn(self.api, "Logical_Switch", switch_name,
+                                                 "ports", row.uuid, if_exists=True))
         for pool_name, addresses in releases.items():
             row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", pool_name, None)
             if row is not None:
-                commands.append(self.api.db_remove("Address_Set", str(row.uuid), "addresses",
-                                                   *addresses, if_exists=True))
+                commands.append(RemoveFromColumn(self.api, "Address_Set", str(row.uuid),
+                                                 "addresses", *addresses, if_exists=True))
         for switch_name, keys in switch_keys.items():
-            commands.append(self.api.db_remove("Logical_Switch", switch_name, "external_ids",
-                                               *keys, if_exists=True))
+            commands.append(RemoveFromColumn(self.api, "Logical_Switch", switch_name,
+                                             "external_ids", *keys, if_exists=True))
         if commands:
             self._commit(f"forgetting {len(ports)} port(s)", *commands)
 
@@ -399,15 +384,16 @@ class Northbound:
         """Return an address to the pool (a set mutate: no conflict to check), and
         drop the ``forget`` external_ids keys in the same transaction."""
         row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", pool_name, None)
-        if row is None or address not in row.addresses:
+        if row is None or address not in column_value(row, "addresses"):
             return
-        commands = [self.api.db_remove("Address_Set", str(row.uuid), "addresses", address,
-                                       if_exists=True)]
+        commands = [RemoveFromColumn(self.api, "Address_Set", str(row.uuid), "addresses",
+                                     address, if_exists=True)]
         if forget:
-            commands.append(self.api.db_remove("Address_Set", str(row.uuid), "external_ids",
-                                               *forget, if_exists=True))
+            commands.append(RemoveFromColumn(self.api, "Address_Set", str(row.uuid),
+                                             "external_ids", *forget, if_exists=True))
         self._commit(f"releasing {address} to {pool_name}", *commands)
 
 
 def _pool(row) -> AddressPool:
-    return AddressPool(str(row.uuid), row.name, frozenset(row.addresses), dict(row.external_ids))
+    return AddressPool(str(row.uuid), row.name, frozenset(column_value(row, "addresses")),
+                       column_value(row, "external_ids"))

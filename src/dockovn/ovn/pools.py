@@ -8,6 +8,8 @@ from typing import Callable
 from ovsdbapp.backend.ovs_idl import command as ovs_command
 from ovsdbapp.backend.ovs_idl import idlutils
 
+from dockovn.ovsdb import column_value
+
 
 class PoolNotFound(LookupError):
     pass
@@ -41,7 +43,7 @@ class AllocateCommand(ovs_command.BaseCommand):
             return
         row.verify("addresses")
         try:
-            address = self.choose(frozenset(row.addresses))
+            address = self.choose(frozenset(column_value(row, "addresses")))
         except AllocationRefused as refusal:
             # Not raised here: ovsdbapp would log it as a crash. The (empty)
             # transaction commits and allocate() raises it to the caller.

@@ -45,3 +45,19 @@ def test_lowest_free_and_exhaustion():
 def test_lowest_free_within_range():
     net = ipaddress.ip_network("10.0.0.0/24")
     assert ipam.lowest_free(net, "10.0.0.128/25", frozenset()) == "10.0.0.128"
+
+
+def test_lowest_free_agrees_with_the_candidates_in_order():
+    """Counted in integers, it still gives what walking ``candidates`` gives: IPv6 with
+    small values, a range that starts at the subnet's own address, and entries in the
+    pool that are not addresses of the family (or not addresses) are ignored."""
+    cases = [
+        (ipaddress.ip_network("fd00::/125"), None, {"fd00::1", "fd00::3", "10.0.0.2", "junk"}),
+        (ipaddress.ip_network("10.0.0.0/28"), "10.0.0.0/29", {"10.0.0.1", "10.0.0.2"}),
+        (ipaddress.ip_network("10.1.0.0/24"), None, {f"10.1.0.{i}" for i in range(1, 200)}),
+        (ipaddress.ip_network("10.2.0.0/31"), None, set()),
+    ]
+    for net, address_range, taken in cases:
+        expected = next(str(ip) for ip in ipam.candidates(net, address_range)
+                        if str(ip) not in taken)
+        assert ipam.lowest_free(net, address_range, frozenset(taken)) == expected
