@@ -91,3 +91,73 @@ def test_partial_removals_and_fast_reads_match_python_ovs(nb):
                                         p1.uuid))
     finally:
         nb.delete_switch("sw-partial")
+
+
+def test_a_map_insert_leaves_an_existing_key_alone(nb):
+    """insert_key is OVSDB's map insert: the key's first writer keeps it (python-ovs's own
+    setkey would overwrite). Claims of addresses rely on it."""
+    from ovsdbapp.backend.ovs_idl import command as ovs_command
+
+    from dockovn.ovn.mutations import insert_key
+
+    class Insert(ovs_command.BaseCommand):
+        def __init__(self, api, key, value):
+            super().__init__(api)
+            self.key, self.value = key, value
+
+        def run_idl(self, txn):
+            insert_key(self.api.lookup("Logical_Switch", "sw-insert"), "external_ids",
+                       self.key, self.value)
+
+    nb.create_switch("sw-insert", {"k": "first"})
+    try:
+        wait.until(lambda: nb.switch("sw-insert"))
+        nb._commit("insert", Insert(nb.api, "k", "second"), Insert(nb.api, "new", "v"))
+        assert nb.switch("sw-insert").external_ids == {"k": "first", "new": "v"}
+    finally:
+        nb.delete_switch("sw-insert")
+
+
+def test_concurrent_claims_never_hand_out_one_address_twice(nb_db, nb):
+    """Two clients (two hosts' drivers) claiming from one pool at once: every address
+    handed out once, each with its own claim key; a key left without its address keeps
+    that address out of later claims."""
+    import ipaddress
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dockovn.network.overlay.ipam import lowest_free
+
+    subnet = ipaddress.ip_network("10.66.0.0/26")
+    pool, prefix = "dockovn_pool_claims", "dockovn:at:"
+    other = Northbound(nb_db.remote)
+    nb.create_pool(pool, {"dockovn:subnet": str(subnet), prefix + "10.66.0.5": "1 stale"})
+    try:
+        wait.until(lambda: other.pool(pool))
+
+        def choose(taken):
+            return lowest_free(subnet, None, taken)
+
+        with ThreadPoolExecutor(8) as ex:
+            got = list(ex.map(lambda i: (nb if i % 2 else other).claim(pool, choose, prefix),
+                              range(40)))
+        assert len(set(got)) == 40 and "10.66.0.5" not in got
+        row = nb.pool(pool)
+        assert row.addresses == set(got)
+        assert len({row.external_ids[prefix + a] for a in got}) == 40  # each its own claim
+
+        # Another host claims the very address this one chose, just before it commits:
+        # this one finds the other's claim on it, passes it over and takes the next.
+        raced = []
+
+        def choose_raced(taken):
+            ip = lowest_free(subnet, None, taken)
+            if not raced:
+                raced.append(other.claim(pool, lambda _: ip, prefix))
+            return ip
+
+        mine = nb.claim(pool, choose_raced, prefix)
+        assert raced and mine != raced[0]
+        assert nb.pool(pool).addresses == set(got) | {mine, raced[0]}
+    finally:
+        nb.delete_pool(pool)
+        other.close()

@@ -39,6 +39,7 @@ from ovsdbapp.backend.ovs_idl import event as row_event
 from dockovn.balancer.instances import Listener, Listeners, ServiceInstance
 from dockovn.network import external_ids
 from dockovn.ovn.nb import LOCAL_NB_SCHEMA
+from dockovn.ovsdb import ThreadedIdl
 
 LOG = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ class _Resynced:
         self._rebuild()
 
 
-class _WatchingIdl(connection.OvsdbIdl):
+class _WatchingIdl(ThreadedIdl):
     """An IDL that reports row changes and full re-syncs to a RowEventHandler."""
 
     def __init__(self, remote, helper, handler: row_event.RowEventHandler,

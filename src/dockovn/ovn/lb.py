@@ -82,6 +82,7 @@ class NewLoadBalancer:
     # (the VIP and the probes' source on a network with dockovn's IPAM).
     reserve_in: str | None = None
     reserve: tuple[str, ...] = ()
+    reserve_marks: dict[str, str] = field(default_factory=dict)  # pool external_ids set too
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Removal:
     switch_port: str
     release_from: str | None = None       # pool to give ``release`` back to
     release: tuple[str, ...] = ()
+    release_keys: tuple[str, ...] = ()    # the pool's external_ids that go with them
 
 
 def _lb(row, switches: tuple[str, ...]) -> LoadBalancer:
@@ -134,6 +136,8 @@ class _Create(ovs_command.BaseCommand):
                 return
             for address in spec.reserve:
                 pool.addvalue("addresses", address)
+            for key, value in spec.reserve_marks.items():
+                pool.setkey("external_ids", key, value)
         switch = self.api.lookup("Logical_Switch", spec.switch)
         tables = self.api.tables
 
@@ -274,6 +278,9 @@ class LoadBalancers:
                 if pool is not None:
                     commands.append(RemoveFromColumn(self.api, "Address_Set", pool.uuid,
                                                      "addresses", *r.release, if_exists=True))
+                    commands.append(RemoveFromColumn(self.api, "Address_Set", pool.uuid,
+                                                     "external_ids", *r.release_keys,
+                                                     if_exists=True))
         if commands:
             self._commit("removing load balancer(s) "
                          + ", ".join(r.lb_uuid for r in removals), *commands)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
+import uuid
 from dataclasses import dataclass, field
 
 from typing import Callable
@@ -20,7 +22,8 @@ from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
 from dockovn.ovn.mutations import JoinGroups, RemoveFromColumn
-from dockovn.ovn.pools import AllocateCommand, AllocationRefused, PoolNotFound
+from dockovn.ovn.pools import (AddressPool, AllocateCommand, AllocationRefused, ClaimCommand,
+                               PoolNotFound, pool_of)
 from dockovn.ovn.routers import DeleteRouterPort, EnsureRouter
 from dockovn.ovsdb import (BoundedTransactions, OwnConnection, SslFiles, close_api,
                            column_value, commit, describe, open_api, reading, wait_connected)
@@ -34,6 +37,7 @@ LOCAL_NB_SCHEMA = "/usr/share/ovn/ovn-nb.ovsschema"
 # Seconds a write waits for a lost NB session to come back before answering "unreachable"
 # (a Raft leader change is over in about one; see ovsdb.open_api's reconnect back-off).
 RECONNECT_GRACE = 3.0
+CLAIM_ROUNDS = 64  # tries of a claim that other hosts keep winning
 
 
 class NorthboundError(RuntimeError):
@@ -102,16 +106,6 @@ def _port(row, switch_name: str) -> LogicalPort:
 
 class _NbApi(BoundedTransactions, OwnConnection, impl_idl.OvnNbApiIdlImpl):
     pass
-
-
-@dataclass(frozen=True)
-class AddressPool:
-    """An Address_Set used as an address pool: ``addresses`` are the ones taken."""
-
-    uuid: str
-    name: str
-    addresses: frozenset[str]
-    external_ids: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -306,9 +300,11 @@ class Northbound:
                      self.api.lsp_del(port_name, if_exists=True))
 
     def forget_ports(self, ports: list[tuple[str, str]], releases: dict[str, list[str]],
-                     switch_keys: dict[str, list[str]]) -> None:
-        """In one transaction: delete ``(switch, port)``s, return addresses to pools,
-        drop external_ids keys of switches. What is gone already is skipped."""
+                     switch_keys: dict[str, list[str]],
+                     pool_keys: dict[str, list[str]] | None = None) -> None:
+        """In one transaction: delete ``(switch, port)``s, return addresses to pools and
+        drop their ``pool_keys``, drop external_ids keys of switches. What is gone
+        already is skipped."""
         commands = []
         for switch_name, port_name in ports:
             row = self.api.lookup("Logical_Switch_Port", port_name, default=None)
@@ -320,6 +316,10 @@ class Northbound:
             if row is not None:
                 commands.append(RemoveFromColumn(self.api, "Address_Set", str(row.uuid),
                                                  "addresses", *addresses, if_exists=True))
+                commands.append(RemoveFromColumn(self.api, "Address_Set", str(row.uuid),
+                                                 "external_ids",
+                                                 *(pool_keys or {}).get(pool_name, ()),
+                                                 if_exists=True))
         for switch_name, keys in switch_keys.items():
             commands.append(RemoveFromColumn(self.api, "Logical_Switch", switch_name,
                                              "external_ids", *keys, if_exists=True))
@@ -336,12 +336,12 @@ class Northbound:
 
     @reading
     def pools(self) -> list[AddressPool]:
-        return [_pool(r) for r in self.api.tables["Address_Set"].rows.values()]
+        return [pool_of(r) for r in self.api.tables["Address_Set"].rows.values()]
 
     @reading
     def pool(self, name: str) -> AddressPool | None:
         row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", name, None)
-        return _pool(row) if row is not None else None
+        return pool_of(row) if row is not None else None
 
     def create_pool(self, name: str, external_ids: dict[str, str]) -> None:
         """Create an empty pool; fails if one of that name exists (the name is an index)."""
@@ -355,17 +355,39 @@ class Northbound:
             return
         self._commit(f"deleting address pool {name}", self.api.db_destroy("Address_Set", pool.uuid))
 
+    def claim(self, pool_name: str, choose: Callable[[frozenset[str]], str],
+              claim_prefix: str) -> str:
+        """Take ``choose(taken)`` from the pool, marked ``claim_prefix + address`` =
+        "<unix time> <claim>" in its external_ids, with no conflict with other writers
+        (see ``pools.ClaimCommand``); an address another host claimed at the same moment
+        is passed over and the choice made again. ``choose`` raises AllocationRefused.
+        Whoever adds to the pool otherwise sets the key too, and whoever removes an
+        address removes its key."""
+        value = f"{int(time.time())} {uuid.uuid4().hex[:12]}"
+        for _ in range(CLAIM_ROUNDS):
+            address = self._pool_transaction(
+                ClaimCommand(self.api, pool_name, choose, claim_prefix, value), pool_name)
+            with self.api.ovsdb_connection.lock:
+                row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", pool_name,
+                                            None)
+                if row is None:
+                    raise PoolNotFound(f"address pool {pool_name} does not exist")
+                if column_value(row, "external_ids").get(claim_prefix + address) == value:
+                    return address
+        raise NorthboundError(f"allocating from {pool_name}: other hosts took each address "
+                              f"tried ({CLAIM_ROUNDS} tries); try again")
+
     def allocate(self, pool_name: str, choose: Callable[[frozenset[str]], str],
                  note: Callable[[str], dict[str, str]] | None = None) -> str:
-        """Add ``choose(taken)`` to the pool in one conditional transaction; return it.
+        """Add ``choose(taken)`` to the pool in one transaction conditional on the whole
+        set; return it. ``note(address)`` gives external_ids to set on the pool in the
+        same transaction (e.g. which address is the gateway). ``choose`` raises
+        AllocationRefused to refuse (pool full, address taken); it reaches the caller
+        unchanged and nothing is written."""
+        return self._pool_transaction(AllocateCommand(self.api, pool_name, choose, note),
+                                      pool_name)
 
-        ``note(address)`` gives external_ids to set on the pool in the same
-        transaction (e.g. which address is the gateway).
-
-        ``choose`` raises AllocationRefused to refuse (pool full, address taken);
-        it reaches the caller unchanged and nothing is written.
-        """
-        command = AllocateCommand(self.api, pool_name, choose, note)
+    def _pool_transaction(self, command, pool_name: str) -> str:
         if not wait_connected(self.api, RECONNECT_GRACE):
             raise NorthboundError(f"allocating from {pool_name}: OVN central is unreachable "
                                   f"(Northbound {self.remote} not connected)")
@@ -392,8 +414,3 @@ class Northbound:
             commands.append(RemoveFromColumn(self.api, "Address_Set", str(row.uuid),
                                              "external_ids", *forget, if_exists=True))
         self._commit(f"releasing {address} to {pool_name}", *commands)
-
-
-def _pool(row) -> AddressPool:
-    return AddressPool(str(row.uuid), row.name, frozenset(column_value(row, "addresses")),
-                       column_value(row, "external_ids"))

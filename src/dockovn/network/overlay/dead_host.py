@@ -21,7 +21,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from dockovn.network import external_ids
-from dockovn.network.overlay.ipam import pool_name
+from dockovn.network.overlay.ipam import ALLOCATED_AT, pool_name
 from dockovn.ovn.nb import Northbound
 
 
@@ -69,4 +69,6 @@ def find(nb: Northbound, host: str) -> HostState:
 
 def forget(nb: Northbound, state: HostState) -> None:
     nb.forget_ports(ports=[(s, p) for s, p, _ in state.ports], releases=state.releases,
-                    switch_keys=state.aliases)
+                    switch_keys=state.aliases,
+                    pool_keys={pool: [ALLOCATED_AT + a for a in addresses]
+                               for pool, addresses in state.releases.items()})

@@ -27,7 +27,8 @@ from dockovn.host.ovs import LocalSwitch, OvsError
 from dockovn.network import external_ids
 from dockovn.network import identifiers
 from dockovn.ovn.lb import LoadBalancers
-from dockovn.network.overlay.ipam import ALLOCATED_AT, ADDRESS_SPACE, POOL_SUBNET, switch_pools
+from dockovn.network.overlay.ipam import (ALLOCATED_AT, ADDRESS_SPACE, POOL_SUBNET,
+                                          allocated_at, switch_pools)
 from dockovn.network.collector import BaseCollector, Stale, age
 from dockovn.network.overlay.replication import aliases
 from dockovn.ovn.nb import Northbound, NorthboundError
@@ -121,7 +122,8 @@ class Collector(BaseCollector):
                     continue
                 for ip in pool.addresses - held:
                     at = pool.external_ids.get(ALLOCATED_AT + ip)
-                    if at is not None and age({external_ids.CREATED_AT: at}, now) >= self.min_age:
+                    if at is not None and \
+                            age({external_ids.CREATED_AT: allocated_at(at)}, now) >= self.min_age:
                         found.append(Stale("address", f"{name}:{ip}",
                                            "in the pool, no container has it"))
         return found

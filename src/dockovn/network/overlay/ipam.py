@@ -2,10 +2,11 @@
 
 Each pool is an NB ``Address_Set`` row whose ``addresses`` are the addresses
 taken. Every host's driver allocates from the same row, and each allocation is
-one transaction made conditional on the set it read (see ``Northbound.allocate``):
-when two hosts allocate at the same moment the NB server lets one through and
-the other's transaction is re-run on the new set. No duplicates, no lock, no
-extra service.
+one transaction that adds the address and claims it with a key of its own in the
+pool's external_ids (see ``Northbound.claim``): of two hosts claiming one address
+at the same moment exactly one wins, and the other takes the next address. No
+duplicates, no lock, no extra service. The gateway, once per network, is taken
+in a transaction conditional on the whole set (``Northbound.allocate``).
 
 One network, every host: when another host's driver makes a network appear in
 its own dockerd it passes ``--ipam-opt dockovn.network=<switch>``; RequestPool
@@ -51,9 +52,10 @@ DEFAULT_V6_POOLS = ipaddress.ip_network("fd00:d0c::/48")   # handed out as /64s
 POOL_SUBNET = external_ids.PREFIX + "subnet"
 POOL_RANGE = external_ids.PREFIX + "range"
 POOL_GATEWAY = external_ids.PREFIX + "gateway"
-# When each address was handed out ("dockovn:at:<ip>" = unix time), set in the allocating
-# transaction and dropped on release: gc tells an address a failed `docker rm` left in
-# the pool (no port has it, handed out long ago) from one a container is about to use.
+# When each address was handed out ("dockovn:at:<ip>" = "<unix time> <claim>", see
+# Northbound.claim; the gateway's: the time alone), set in the allocating transaction and
+# dropped on release: gc tells an address a failed `docker rm` left in the pool (no port
+# has it, handed out long ago) from one a container is about to use.
 ALLOCATED_AT = external_ids.PREFIX + "at:"
 
 
@@ -84,6 +86,11 @@ def switch_pools(switch_ids: dict[str, str]) -> tuple[str, ...]:
 
 def stamp(ip: str) -> dict[str, str]:
     return {ALLOCATED_AT + ip: str(int(time.time()))}
+
+
+def allocated_at(value: str) -> str:
+    """The unix time in an ALLOCATED_AT value (the claim that may follow it dropped)."""
+    return value.split(" ", 1)[0]
 
 
 def pool_id(subnet: ipaddress._BaseNetwork) -> str:
@@ -273,8 +280,6 @@ class OvnIpam:
                 return RequestAddressReply(address=f"{gateway}/{subnet.prefixlen}")
             want = want or next(candidates(subnet, None))
             note = lambda ip: {POOL_GATEWAY: ip, **stamp(ip)}  # noqa: E731  (same transaction)
-        else:
-            note = stamp
 
         def choose(taken: frozenset[str]) -> str:
             if want is None:
@@ -285,7 +290,10 @@ class OvnIpam:
             return str(want)
 
         try:
-            ip = self.nb.allocate(name, choose, note)
+            if is_gateway:
+                ip = self.nb.allocate(name, choose, note)  # once per network: conditional
+            else:
+                ip = self.nb.claim(name, choose, ALLOCATED_AT)
         except AllocationRefused as exc:
             raise DriverError(str(exc)) from None
         except PoolNotFound:

@@ -24,7 +24,7 @@ import time
 from dockovn.network import external_ids
 from dockovn.network import identifiers
 from dockovn.network import lookup
-from dockovn.network.overlay.ipam import ADDRESS_SPACE, pool_name
+from dockovn.network.overlay.ipam import ADDRESS_SPACE, ALLOCATED_AT, pool_name
 from dockovn.ovn.lb import LoadBalancers, NewLoadBalancer, Removal, VipResponder
 from dockovn.ovn.nb import (AllocationRefused, LogicalPort, LogicalSwitch, Northbound,
                             PoolNotFound)
@@ -134,7 +134,9 @@ class Services:
                            "failure_count": str(failures),
                            "success_count": str(CHECK_SUCCESSES)} if probe_ip else None),
             ip_port_mappings=mappings,
-            reserve_in=pool.name if pool is not None else None, reserve=reserve)
+            reserve_in=pool.name if pool is not None else None, reserve=reserve,
+            # Claimed as RequestAddress claims (see Northbound.claim): keyed, with the time.
+            reserve_marks={ALLOCATED_AT + a: str(int(time.time())) for a in reserve})
         try:
             self.lbs.create(spec)
         except AllocationRefused as exc:
@@ -164,7 +166,9 @@ class Services:
         pool = None
         if switch is not None and switch.external_ids.get(external_ids.IPAM) == ADDRESS_SPACE:
             pool = pool_name(ipaddress.ip_network(switch.external_ids[external_ids.SUBNET]))
-        return Removal(slb.lb.uuid, router, lsp, pool, slb.reserved if pool else ())
+        release = slb.reserved if pool else ()
+        return Removal(slb.lb.uuid, router, lsp, pool, release,
+                       tuple(ALLOCATED_AT + a for a in release))
 
     # -- the registry by hand --
 
