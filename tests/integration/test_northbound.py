@@ -125,7 +125,7 @@ def test_concurrent_claims_never_hand_out_one_address_twice(nb_db, nb):
     import ipaddress
     from concurrent.futures import ThreadPoolExecutor
 
-    from dockovn.network.overlay.ipam import lowest_free
+    from dockovn.network.overlay.ipam import lowest_free, spread
 
     subnet = ipaddress.ip_network("10.66.0.0/26")
     pool, prefix = "dockovn_pool_claims", "dockovn:at:"
@@ -134,8 +134,8 @@ def test_concurrent_claims_never_hand_out_one_address_twice(nb_db, nb):
     try:
         wait.until(lambda: other.pool(pool))
 
-        def choose(taken):
-            return lowest_free(subnet, None, taken)
+        def choose(taken, attempt):
+            return lowest_free(subnet, None, taken, spread(attempt))
 
         with ThreadPoolExecutor(8) as ex:
             got = list(ex.map(lambda i: (nb if i % 2 else other).claim(pool, choose, prefix),
@@ -149,10 +149,10 @@ def test_concurrent_claims_never_hand_out_one_address_twice(nb_db, nb):
         # this one finds the other's claim on it, passes it over and takes the next.
         raced = []
 
-        def choose_raced(taken):
-            ip = lowest_free(subnet, None, taken)
+        def choose_raced(taken, attempt):
+            ip = lowest_free(subnet, None, taken, spread(attempt))
             if not raced:
-                raced.append(other.claim(pool, lambda _: ip, prefix))
+                raced.append(other.claim(pool, lambda *_: ip, prefix))
             return ip
 
         mine = nb.claim(pool, choose_raced, prefix)

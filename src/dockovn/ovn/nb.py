@@ -355,18 +355,20 @@ class Northbound:
             return
         self._commit(f"deleting address pool {name}", self.api.db_destroy("Address_Set", pool.uuid))
 
-    def claim(self, pool_name: str, choose: Callable[[frozenset[str]], str],
+    def claim(self, pool_name: str, choose: Callable[[frozenset[str], int], str],
               claim_prefix: str) -> str:
         """Take ``choose(taken)`` from the pool, marked ``claim_prefix + address`` =
         "<unix time> <claim>" in its external_ids, with no conflict with other writers
         (see ``pools.ClaimCommand``); an address another host claimed at the same moment
-        is passed over and the choice made again. ``choose`` raises AllocationRefused.
+        is passed over and the choice made again (``choose(taken, claims lost so far)``,
+        which raises AllocationRefused to refuse).
         Whoever adds to the pool otherwise sets the key too, and whoever removes an
         address removes its key."""
         value = f"{int(time.time())} {uuid.uuid4().hex[:12]}"
-        for _ in range(CLAIM_ROUNDS):
+        for attempt in range(CLAIM_ROUNDS):
             address = self._pool_transaction(
-                ClaimCommand(self.api, pool_name, choose, claim_prefix, value), pool_name)
+                ClaimCommand(self.api, pool_name, choose, claim_prefix, value, attempt),
+                pool_name)
             with self.api.ovsdb_connection.lock:
                 row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", pool_name,
                                             None)

@@ -85,13 +85,14 @@ class ClaimCommand(ovs_command.BaseCommand):
     waited ~400 ms a RequestAddress.
     """
 
-    def __init__(self, api, pool_name: str, choose: Callable[[frozenset[str]], str],
-                 claim_prefix: str, claim_value: str):
+    def __init__(self, api, pool_name: str, choose: Callable[[frozenset[str], int], str],
+                 claim_prefix: str, claim_value: str, attempt: int):
         super().__init__(api)
         self.pool_name = pool_name
-        self.choose = choose
+        self.choose = choose  # (taken, claims lost so far) -> address
         self.claim_prefix = claim_prefix
         self.claim_value = claim_value
+        self.attempt = attempt
 
     def run_idl(self, txn):
         row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", self.pool_name, None)
@@ -103,7 +104,8 @@ class ClaimCommand(ovs_command.BaseCommand):
         keyed = {key[len(self.claim_prefix):] for key in column_value(row, "external_ids")
                  if key.startswith(self.claim_prefix)}
         try:
-            address = self.choose(frozenset(column_value(row, "addresses")) | keyed)
+            address = self.choose(frozenset(column_value(row, "addresses")) | keyed,
+                                  self.attempt)
         except AllocationRefused as refusal:
             self.result = refusal  # as in AllocateCommand: the empty transaction commits
             return

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import random
 import re
 import socket
 import time
@@ -119,9 +120,10 @@ def candidates(subnet: ipaddress._BaseNetwork, address_range: str | None) -> Ite
         yield ip
 
 
-def lowest_free(subnet, address_range, taken: frozenset[str]) -> str:
-    """The lowest of ``candidates`` not in ``taken``. Counted in integers: a pool of
-    1,000 addresses walked as ipaddress objects cost ~1.3 ms a RequestAddress."""
+def lowest_free(subnet, address_range, taken: frozenset[str], among: int = 1) -> str:
+    """The lowest of ``candidates`` not in ``taken`` (with ``among`` > 1: one of the lowest
+    ``among`` free ones, at random). Counted in integers: a pool of 1,000 addresses walked
+    as ipaddress objects cost ~1.3 ms a RequestAddress."""
     family = socket.AF_INET6 if subnet.version == 6 else socket.AF_INET
     used = set()
     for address in taken:
@@ -134,11 +136,24 @@ def lowest_free(subnet, address_range, taken: frozenset[str]) -> str:
     skip = {int(subnet.network_address)}
     if subnet.version == 4 and subnet.prefixlen < 31:
         skip.add(int(subnet.broadcast_address))
+    free = []
     for value in range(first, last + 1):
         if value not in used and value not in skip:
-            return str(ipaddress.IPv4Address(value) if subnet.version == 4
-                       else ipaddress.IPv6Address(value))
-    raise AllocationRefused(f"no free address left in {address_range or subnet}")
+            free.append(value)
+            if len(free) == among:
+                break
+    if not free:
+        raise AllocationRefused(f"no free address left in {address_range or subnet}")
+    value = free[0] if among == 1 else random.choice(free)
+    return str(ipaddress.IPv4Address(value) if subnet.version == 4
+               else ipaddress.IPv6Address(value))
+
+
+def spread(attempt: int) -> int:
+    """How many of the lowest free addresses a claim picks from after losing ``attempt``
+    times: every host that allocates at the same moment wants the same lowest address,
+    and only one gets it; the others scatter over a few, so the next round mostly wins."""
+    return 1 if attempt == 0 else min(64, 8 * attempt)
 
 
 class OvnIpam:
@@ -281,9 +296,9 @@ class OvnIpam:
             want = want or next(candidates(subnet, None))
             note = lambda ip: {POOL_GATEWAY: ip, **stamp(ip)}  # noqa: E731  (same transaction)
 
-        def choose(taken: frozenset[str]) -> str:
+        def choose(taken: frozenset[str], attempt: int = 0) -> str:
             if want is None:
-                return lowest_free(subnet, address_range, taken)
+                return lowest_free(subnet, address_range, taken, spread(attempt))
             if str(want) in taken:
                 raise AllocationRefused(f"address {want} is already in use by "
                                         f"{self._holder(subnet, str(want), taken)}")

@@ -61,3 +61,16 @@ def test_lowest_free_agrees_with_the_candidates_in_order():
         expected = next(str(ip) for ip in ipam.candidates(net, address_range)
                         if str(ip) not in taken)
         assert ipam.lowest_free(net, address_range, frozenset(taken)) == expected
+
+
+def test_a_claim_that_lost_picks_among_the_lowest_free():
+    """After a lost claim (every host wanted the same lowest address) the next pick is one
+    of the lowest few free addresses; before any loss it is the lowest."""
+    net = ipaddress.ip_network("10.0.0.0/24")
+    taken = frozenset({"10.0.0.1", "10.0.0.3"})
+    assert ipam.lowest_free(net, None, taken, ipam.spread(0)) == "10.0.0.2"
+    lowest_eight = {f"10.0.0.{i}" for i in (2, *range(4, 11))}
+    picks = {ipam.lowest_free(net, None, taken, ipam.spread(1)) for _ in range(200)}
+    assert picks <= lowest_eight and len(picks) > 1
+    assert ipam.lowest_free(ipaddress.ip_network("10.0.0.0/30"), None,
+                            frozenset({"10.0.0.1"}), 8) == "10.0.0.2"  # fewer free than 8
