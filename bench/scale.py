@@ -227,12 +227,6 @@ def describe() -> dict[str, str]:
     """Machine, versions and load (the system's own OVS is not asked: others use it)."""
     import dockovn
 
-    try:
-        with open("/etc/debian_version") as f:
-            debian = f.read().strip()
-    except OSError:
-        debian = "?"
-
     def dist(name: str) -> str:
         try:
             return metadata.version(name)
@@ -241,8 +235,7 @@ def describe() -> dict[str, str]:
 
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "machine": f"{stack._cpu()}, {os.cpu_count()} cores, {stack._mem_gib():.0f} GiB RAM, "
-                   f"Linux {platform.release()}, Debian {debian}",
+        "machine": stack.machine(),
         "versions": f"Open vSwitch {stack._first_line_version(['ovs-vsctl', '--version'])}, "
                     f"OVN {stack._first_line_version(['ovn-nbctl', '--version'])}, "
                     f"Python {platform.python_version()}, python-ovs {dist('ovs')}, "

@@ -178,8 +178,8 @@ def why(results: dict) -> list[str]:
         "**NB and SB ovsdb-server** send every change to every client: NB to each host's "
         "driver (and northd), SB to each ovn-controller, so their CPU grows with hosts "
         "times changes, which is linear in hosts (the hosts table). Their CPU per added "
-        "port grows with ports because of items 1 and 2: each allocation sends the whole "
-        "pool to NB (the `wait`) and makes northd recompute and write SB again.")
+        "port grows with ports because of items 1 and 2: each allocation changes the pool "
+        "row every client caches and makes northd recompute and write SB again.")
     ce0 = few["checkpoints"][0]["calls_ms"]["CreateEndpoint"]
     ce1 = few["checkpoints"][-1]["calls_ms"]["CreateEndpoint"]
     items.append(

@@ -102,14 +102,20 @@ def load_average() -> str:
         return " ".join(f.read().split()[:3])
 
 
-def describe() -> dict[str, str]:
-    import dockovn
-
+def machine() -> str:
+    """CPU, cores, memory, kernel and Debian release, for a report's header."""
     try:
         with open("/etc/debian_version") as f:
             debian = f.read().strip()
     except OSError:
         debian = "?"
+    return (f"{_cpu()}, {os.cpu_count()} cores, {_mem_gib():.0f} GiB RAM, "
+            f"Linux {platform.release()}, Debian {debian}")
+
+
+def describe() -> dict[str, str]:
+    import dockovn
+
     try:
         ovs = LocalSwitch(DEFAULT_OVS_DB, timeout=5)
         try:
@@ -119,15 +125,13 @@ def describe() -> dict[str, str]:
     except Exception:
         datapath = "?"
     docker_version = _out(["/usr/bin/docker", "version", "-f", "{{.Server.Version}}"]) or "?"
-    machine = (f"{_cpu()}, {os.cpu_count()} cores, {_mem_gib():.0f} GiB RAM, "
-               f"Linux {platform.release()}, Debian {debian}")
     flask = _out(["/usr/bin/python3", "-c", "import flask; print(flask.__version__)"]) or "?"
     versions = (f"Docker {docker_version}, Open vSwitch {_first_line_version(['ovs-vsctl', '--version'])}, "
                 f"OVN {_first_line_version(['ovn-nbctl', '--version'])}, "
                 f"ovn-docker {_deb('ovn-docker')}, dockovn {getattr(dockovn, '__version__', '?')}")
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "machine": machine,
+        "machine": machine(),
         "versions": versions,
         "br-int datapath": f"{datapath} ({'userspace' if datapath == 'netdev' else 'kernel'})",
         "Python": f"{platform.python_version()} for dockovn ({sys.executable}); "

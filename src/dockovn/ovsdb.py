@@ -11,6 +11,7 @@ import time
 
 from dataclasses import dataclass
 
+import ovs.db.data
 import ovs.poller
 from ovs.stream import Stream
 from ovsdbapp import exceptions as ovsdbapp_exceptions
@@ -272,6 +273,25 @@ def column_value(row, column: str):
     if row._changes or row._mutations or data is None or column not in data:
         return getattr(row, column)
     return data[column].to_python(row._uuid_to_row)
+
+
+def map_value(row, column: str, key: str) -> str | None:
+    """``getattr(row, column).get(key)`` for a cached row's map of strings, in constant
+    time: one key looked up in the datum, the map not converted (see column_value)."""
+    data = row._data
+    if row._changes or row._mutations or data is None or column not in data:
+        return getattr(row, column).get(key)
+    atom = data[column].values.get(ovs.db.data.Atom.new(key))
+    return None if atom is None else atom.value
+
+
+def set_has(row, column: str, value: str) -> bool:
+    """``value in getattr(row, column)`` for a cached row's set of strings, in constant
+    time (see column_value)."""
+    data = row._data
+    if row._changes or row._mutations or data is None or column not in data:
+        return value in getattr(row, column)
+    return ovs.db.data.Atom.new(value) in data[column].values
 
 
 def connected(api) -> bool:

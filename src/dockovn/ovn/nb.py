@@ -26,7 +26,8 @@ from dockovn.ovn.pools import (AddressPool, AllocateCommand, AllocationRefused, 
                                PoolNotFound, pool_of)
 from dockovn.ovn.routers import DeleteRouterPort, EnsureRouter
 from dockovn.ovsdb import (BoundedTransactions, OwnConnection, SslFiles, close_api,
-                           column_value, commit, describe, open_api, reading, wait_connected)
+                           column_value, commit, describe, map_value, open_api, reading,
+                           set_has, wait_connected)
 
 LOG = logging.getLogger(__name__)
 
@@ -343,6 +344,16 @@ class Northbound:
         row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", name, None)
         return pool_of(row) if row is not None else None
 
+    @reading
+    def pool_settings(self, name: str, *keys: str) -> dict[str, str] | None:
+        """These external_ids of a pool (those it has), None if there is no such pool: a
+        look-up per key, where ``pool()`` converts every address and claim."""
+        row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", name, None)
+        if row is None:
+            return None
+        found = {key: map_value(row, "external_ids", key) for key in keys}
+        return {key: value for key, value in found.items() if value is not None}
+
     def create_pool(self, name: str, external_ids: dict[str, str]) -> None:
         """Create an empty pool; fails if one of that name exists (the name is an index)."""
         self._commit(f"creating address pool {name}",
@@ -374,7 +385,7 @@ class Northbound:
                                             None)
                 if row is None:
                     raise PoolNotFound(f"address pool {pool_name} does not exist")
-                if column_value(row, "external_ids").get(claim_prefix + address) == value:
+                if map_value(row, "external_ids", claim_prefix + address) == value:
                     return address
         raise NorthboundError(f"allocating from {pool_name}: other hosts took each address "
                               f"tried ({CLAIM_ROUNDS} tries); try again")
@@ -408,7 +419,7 @@ class Northbound:
         """Return an address to the pool (a set mutate: no conflict to check), and
         drop the ``forget`` external_ids keys in the same transaction."""
         row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", pool_name, None)
-        if row is None or address not in column_value(row, "addresses"):
+        if row is None or not set_has(row, "addresses", address):
             return
         commands = [RemoveFromColumn(self.api, "Address_Set", str(row.uuid), "addresses",
                                      address, if_exists=True)]

@@ -281,14 +281,14 @@ class OvnIpam:
     def request_address(self, req: RequestAddressRequest) -> RequestAddressReply:
         subnet = parse_pool_id(req.pool_id)
         name = pool_name(subnet)
-        pool = self.nb.pool(name)
-        if pool is None:
+        settings = self.nb.pool_settings(name, POOL_RANGE, POOL_GATEWAY)
+        if settings is None:
             raise DriverError(f"pool {req.pool_id} not found")
-        address_range = pool.external_ids.get(POOL_RANGE)
+        address_range = settings.get(POOL_RANGE)
         want = self._address(req.address, subnet) if req.address else None
         is_gateway = (req.options or {}).get(REQUEST_TYPE) == GATEWAY_REQUEST
         if is_gateway:
-            gateway = pool.external_ids.get(POOL_GATEWAY)
+            gateway = settings.get(POOL_GATEWAY)
             if gateway:  # reserved already: another host's view of this network
                 if want is not None and str(want) != gateway:
                     raise DriverError(f"the gateway of {subnet} is {gateway}, not {want}")
@@ -344,13 +344,13 @@ class OvnIpam:
     def release_address(self, req: ReleaseAddressRequest) -> Empty:
         subnet = parse_pool_id(req.pool_id)
         name = pool_name(subnet)
-        pool = self.nb.pool(name)
+        settings = self.nb.pool_settings(name, POOL_GATEWAY)
         ip = req.address.split("/")[0]
-        if pool is None:
+        if settings is None:
             return Empty()
         forget: tuple[str, ...] = (ALLOCATED_AT + ip,)
         users = self._networks_using(subnet)
-        if pool.external_ids.get(POOL_GATEWAY) == ip:
+        if settings.get(POOL_GATEWAY) == ip:
             if users:
                 return Empty()  # shared by every host's view of the network
             forget = (POOL_GATEWAY, ALLOCATED_AT + ip)
