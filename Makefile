@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DOCKOVN := $(VENV)/bin/dockovn
 PYTEST_ARGS ?=
 
-.PHONY: deps system-deps venv demo demo-clean test test-unit test-integration test-e2e test-multihost clean \
+.PHONY: deps system-deps venv demo demo-clean test test-unit test-integration test-e2e test-multihost bench-hotpaths clean \
         bench bench-deps bench-scale underlay-deps test-underlay plugin plugin-deps
 
 # Debian packages first (checked every time, installed only when missing), then the venv.
@@ -58,6 +58,10 @@ bench: bench-deps
 BENCH_SCALE_ARGS ?=
 bench-scale: bench-deps
 	$(PY) -m bench.scale $(BENCH_SCALE_ARGS)
+
+# The request path's hot spots next to what they replaced (bench/hotpaths.py, ~1 minute).
+bench-hotpaths: bench-deps
+	$(PY) -m bench.hotpaths $(BENCH_HOTPATHS_ARGS)
 
 # Underlay mode's tests run a real Neutron (Debian's neutron-server, ML2/OVN) on a private
 # MariaDB; the driver itself needs neither (it talks to the user's OpenStack).
