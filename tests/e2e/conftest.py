@@ -77,6 +77,9 @@ def stack(workdir):
         if dockerd.start():
             started.append(dockerd.stop)
         dockerd.ensure_image(dockerd.DockerdConfig().host)
+        # The driver's pass at start runs once dockerd answers: let it finish before
+        # tests plant stale state for `dockovn gc` (it would take some of it).
+        driver.wait_for_log("gc at start: removed")
         client = docker.DockerClient(base_url=dockerd.DockerdConfig().host, timeout=120)
         started.append(client.close)
         started.append(lambda: remove_leftovers(client, names=("busybox", "foo", "bar")))

@@ -84,7 +84,9 @@ def test_fifty_containers_at_once(client, nb, cleanup):
 
 def _plant_stale_state(nb, host_id: str, switch_name: str) -> dict:
     """What a crash leaves: a port with no container, an OVS port and veth for a
-    dead endpoint, a veth on no bridge, a pool no network uses."""
+    dead endpoint, a veth on no bridge, a pool no network uses, an alias of the network
+    this host's dockerd no longer has; and an alias a CreateNetwork just added (its
+    dockerd has not stored the network yet), which is not stale."""
     dead_lsp, dead_plugged = uuid.uuid4().hex * 2, uuid.uuid4().hex * 2
     old = str(int(time.time()) - 3600)
     nb.add_port(switch_name, dead_lsp, ["0a:58:0a:37:00:c8 10.55.0.200"],
@@ -101,8 +103,13 @@ def _plant_stale_state(nb, host_id: str, switch_name: str) -> dict:
     links.create_veth(loose, loose_peer, "0a:58:0a:37:00:ca", 1442)
     nb.create_pool("dockovn_pool_10_56_0_0_24", {"dockovn:subnet": "10.56.0.0/24",
                                                  external_ids.CREATED_AT: old})
+    gone_alias, young_alias = uuid.uuid4().hex * 2, uuid.uuid4().hex * 2
+    nb.set_switch_ids(switch_name, {
+        external_ids.DOCKER_ID_PREFIX + gone_alias: external_ids.alias_value(host_id, float(old)),
+        external_ids.DOCKER_ID_PREFIX + young_alias: external_ids.alias_value(host_id, time.time())})
     return {"lsp": dead_lsp, "plugged": outer, "loose": loose,
-            "pool": "dockovn_pool_10_56_0_0_24"}
+            "pool": "dockovn_pool_10_56_0_0_24", "gone alias": gone_alias,
+            "young alias": young_alias}
 
 
 def test_gc_dry_run_then_remove(stack, client, nb, cleanup):
@@ -113,13 +120,18 @@ def test_gc_dry_run_then_remove(stack, client, nb, cleanup):
     gc = [sys.executable, "-m", "dockovn", "gc", "--min-age", "30"]
     dry = subprocess.run(gc + ["--dry-run"], capture_output=True, text=True, timeout=60)
     assert dry.returncode == 0, dry.stderr
-    for what in (planted["lsp"][:40], planted["plugged"], planted["loose"], planted["pool"]):
+    for what in (planted["lsp"][:40], planted["plugged"], planted["loose"], planted["pool"],
+                 "network alias"):
         assert what in dry.stdout
+    assert dry.stdout.count("network alias") == 1, dry.stdout  # not the young one
     assert nb.port(planted["lsp"]) is not None and links.exists(planted["loose"])  # untouched
     done = subprocess.run(gc, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "removed" in done.stdout, done.stdout + done.stderr
     wait.until(lambda: nb.port(planted["lsp"]) is None and nb.pool(planted["pool"]) is None)
     assert not links.exists(planted["plugged"]) and not links.exists(planted["loose"])
+    ids = nb.switch(net.id).external_ids
+    assert external_ids.DOCKER_ID_PREFIX + planted["gone alias"] not in ids
+    assert external_ids.DOCKER_ID_PREFIX + planted["young alias"] in ids
     # The live container was spared, and still works.
     assert nb.port(endpoint_of(live, net)) is not None
     again = subprocess.run(gc, capture_output=True, text=True, timeout=60)

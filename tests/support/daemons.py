@@ -61,6 +61,7 @@ class DriverProcess:
     log_path: str
     args: tuple[str, ...]
     proc: subprocess.Popen | None = None
+    log_start: int = 0  # the log is appended to: this run's lines start here
 
     @property
     def socket(self) -> str:
@@ -71,6 +72,7 @@ class DriverProcess:
             raise AssertionError(f"another driver already answers on {self.socket}")
         os.makedirs(self.plugin_dir, exist_ok=True)
         log = open(self.log_path, "ab")
+        self.log_start = log.tell()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dockovn", "-v", "driver", "--plugin-dir", self.plugin_dir,
              *self.args], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
@@ -87,6 +89,14 @@ class DriverProcess:
     def log(self) -> str:
         with open(self.log_path, errors="replace") as f:
             return f.read()
+
+    def wait_for_log(self, text: str, timeout: float = 60) -> None:
+        """Until this run of the driver has logged ``text``."""
+        def logged() -> bool:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_start)
+                return text.encode() in f.read()
+        wait.until(logged, timeout, what=f"{self.log_path}: {text!r}")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -18,7 +18,8 @@ MTU = PREFIX + "mtu"
 CREATED_BY = PREFIX + "created-by"      # host (OVS system-id) whose dockerd created it
 IPAM = PREFIX + "ipam"                  # "dockovn": cluster-wide pool; "docker": host-local
 # Other hosts' dockerds know the same network under their own NetworkIDs:
-# one key per alias, "dockovn:docker-id:<NetworkID>" = host, added by a map mutate.
+# one key per alias, "dockovn:docker-id:<NetworkID>" = "<host> <unix time>", added by a
+# map mutate (see alias_value; values written before the time was added hold the host).
 DOCKER_ID_PREFIX = PREFIX + "docker-id:"
 
 ROUTER = PREFIX + "router"              # the named router (-o dockovn.router), if any
@@ -59,3 +60,19 @@ RESERVED = PREFIX + "reserved"          # addresses taken from the network's doc
 # local OVS Interface (next to OVN's own iface-id / attached-mac / iface-status)
 OVS_ENDPOINT = "dockovn-endpoint"
 OVS_NETWORK = "dockovn-network"
+
+
+def alias_value(host: str, now: float) -> str:
+    """A network alias's value: the host whose dockerd has it, and when it was added
+    (`dockovn gc` spares a young alias: its dockerd may not have stored the network yet)."""
+    return f"{host} {int(now)}"
+
+
+def alias_host(value: str) -> str:
+    return value.split(" ", 1)[0]
+
+
+def alias_created_at(value: str) -> str:
+    """The alias's creation time as CREATED_AT holds one ("0", long ago, if unknown)."""
+    _, _, at = value.partition(" ")
+    return at or "0"

@@ -61,7 +61,7 @@ def find(nb: Northbound, host: str) -> HostState:
                         state.releases.setdefault(
                             pool_name(ipaddress.ip_network(subnet)), []).append(value)
         keys = [k for k, v in ids.items() if k.startswith(external_ids.DOCKER_ID_PREFIX)
-                and (v == host or v in state.host_ids)]
+                and external_ids.alias_host(v) in (host, *state.host_ids)]
         if keys:
             state.aliases[switch.name] = keys
     return state

@@ -166,7 +166,8 @@ class OverlayDriver:
             raise DriverError(f"network {want.adopt[:12]} has subnet "
                               f"{switch.external_ids.get(external_ids.SUBNET)}, not {want.subnet}")
         nb_call("join network", self.nb.set_switch_ids, switch.name,
-                 {external_ids.DOCKER_ID_PREFIX + network_id: self.host_id})
+                 {external_ids.DOCKER_ID_PREFIX + network_id:
+                      external_ids.alias_value(self.host_id, time.time())})
         LOG.info("network %s is this host's view of %s", network_id[:12], switch.name[:12])
         return Empty()
 

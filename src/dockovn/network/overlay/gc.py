@@ -79,10 +79,15 @@ class Collector(BaseCollector):
         found = []
         for switch in switches:
             ids = switch.external_ids
-            for key, host in ids.items():
+            for key, value in ids.items():
                 alias = key[len(external_ids.DOCKER_ID_PREFIX):]
-                if key.startswith(external_ids.DOCKER_ID_PREFIX) and host == self.host_id \
-                        and alias not in local_networks:
+                if not key.startswith(external_ids.DOCKER_ID_PREFIX) \
+                        or external_ids.alias_host(value) != self.host_id \
+                        or alias in local_networks:
+                    continue
+                # Young: dockerd stores a network only after CreateNetwork answered.
+                created = {external_ids.CREATED_AT: external_ids.alias_created_at(value)}
+                if age(created, now) >= self.min_age:
                     found.append(Stale("network alias", f"{switch.name}:{alias}",
                                        "this host's dockerd no longer has it"))
             containers = [p for p in self.nb.ports(switch.name) if external_ids.ENDPOINT_ID in p.external_ids]
