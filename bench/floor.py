@@ -8,12 +8,19 @@ not less than all six steps. They are timed here directly, with the libraries an
 transaction options dockovn uses (pyroute2; ovsdbapp, OVS without waiting for
 ovs-vswitchd as `ovs-vsctl --no-wait`; NB's ordinary transaction), on interfaces and a
 logical switch no container uses.
+
+The floor takes its turn among the drivers' containers at every network size
+(bench/latency.py), so it is timed on the same machine state as they are: the same NB
+size, the same load from ovn-northd and ovn-controller, the same drift over the run.
+Timed once before the drivers, it moved between 6 and 8 ms from run to run on this
+machine while the drivers did not, which moved the ratios more than any change did.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass, field
 
 from bench.leftovers import Ledger
 from dockovn.host import links
@@ -24,40 +31,65 @@ SETUP_STEPS = ("veth create", "OVS add port", "NB add port")     # CreateEndpoin
 STEPS = SETUP_STEPS + ("NB delete port", "OVS remove port", "veth delete")
 
 
-def measure_floor(ledger: Ledger, reps: int, progress, nb_remote: str) -> dict[str, list[float]]:
-    progress(f"host floor: {reps} veth pairs plugged into br-int with an NB port each, "
-             "then removed, no driver")
-    out: dict[str, list[float]] = {s: [] for s in STEPS}
-    switch = f"dkbench-floor-{os.getpid()}"
-    ovs = LocalSwitch(DEFAULT_OVS_DB, timeout=10)
-    nb = Northbound(nb_remote, timeout=10)
-    ledger.add_network("floor", switch)
-    try:
-        nb.create_switch(switch, {"dockovn-bench": "floor"})
-        for i in range(reps):
-            outer, inner, port = f"dkbfo{i}", f"dkbfi{i}", f"{switch}-p{i}"
-            address = f"0a:58:0a:63:00:{i % 250 + 2:02x} 10.99.0.{i % 250 + 2}"
-            ledger.add_link(outer)
-            t0 = time.perf_counter()
-            links.create_veth(outer, inner, "0a:58:00:00:00:01", 1442)
-            t1 = time.perf_counter()
-            ovs.plug(outer, {"dockovn-bench": "floor"})
-            t2 = time.perf_counter()
-            nb.add_port(switch, port, [address], [address], {"dockovn-bench": "floor"})
-            t3 = time.perf_counter()
-            nb.delete_port(port, switch)
-            t4 = time.perf_counter()
-            ovs.unplug(outer)
-            t5 = time.perf_counter()
-            links.delete(outer)
-            t6 = time.perf_counter()
-            for step, seconds in zip(STEPS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4,
-                                             t6 - t5)):
-                out[step].append(seconds)
-    finally:
+@dataclass
+class Floor:
+    """The six steps on their own switch, one veth pair at a time; ``samples`` per size."""
+
+    ledger: Ledger
+    nb_remote: str
+    name: str = "floor"
+    samples: dict[int, dict[str, list[float]]] = field(default_factory=dict)
+    _made: int = 0
+    _switch: str = ""
+    _ovs: LocalSwitch | None = None
+    _nb: Northbound | None = None
+
+    def start(self) -> None:
+        self._switch = f"dkbench-floor-{os.getpid()}"
+        self._ovs = LocalSwitch(DEFAULT_OVS_DB, timeout=10)
+        self._nb = Northbound(self.nb_remote, timeout=10)
+        self.ledger.add_network("floor", self._switch)
+        self._nb.create_switch(self._switch, {"dockovn-bench": "floor"})
+
+    def stop(self) -> None:
         try:
-            nb.delete_switch(switch)
+            if self._nb is not None and self._switch:
+                self._nb.delete_switch(self._switch)
         finally:
-            nb.close()
-            ovs.close()
-    return out
+            for conn in (self._nb, self._ovs):
+                if conn is not None:
+                    conn.close()
+            self._nb = self._ovs = None
+
+    def container(self) -> dict[str, float]:
+        """One veth pair through all six steps: seconds per step."""
+        i = self._made
+        self._made += 1
+        outer, inner, port = f"dkbfo{i}", f"dkbfi{i}", f"{self._switch}-p{i}"
+        address = f"0a:58:0a:63:{i // 250 % 256:02x}:{i % 250 + 2:02x} 10.99.0.{i % 250 + 2}"
+        self.ledger.add_link(outer)
+        t0 = time.perf_counter()
+        links.create_veth(outer, inner, "0a:58:00:00:00:01", 1442)
+        t1 = time.perf_counter()
+        self._ovs.plug(outer, {"dockovn-bench": "floor"})
+        t2 = time.perf_counter()
+        self._nb.add_port(self._switch, port, [address], [address], {"dockovn-bench": "floor"})
+        t3 = time.perf_counter()
+        self._nb.delete_port(port, self._switch)
+        t4 = time.perf_counter()
+        self._ovs.unplug(outer)
+        t5 = time.perf_counter()
+        links.delete(outer)
+        t6 = time.perf_counter()
+        return dict(zip(STEPS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)))
+
+    def record(self, size: int, timings: dict[str, float]) -> None:
+        series = self.samples.setdefault(size, {s: [] for s in STEPS})
+        for step, seconds in timings.items():
+            series[step].append(seconds)
+
+
+def totals(steps_samples: dict[str, list[float]], steps) -> list[float]:
+    """Per veth pair, the sum of ``steps``."""
+    n = len(next(iter(steps_samples.values())))
+    return [sum(steps_samples[step][i] for step in steps) for i in range(n)]

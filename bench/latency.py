@@ -11,8 +11,14 @@ a series of containers runs the full sequence -- CreateEndpoint, Join, Leave,
 DeleteEndpoint -- with real veths and br-int ports, so ovn-controller binds them
 as it would a container's.
 
-The two drivers take turns container by container (alternating which goes
-first), so a burst of load on the machine hits both alike.
+The two drivers and the floor (bench/floor.py: the same host steps without a
+driver) take turns container by container (rotating which goes first), so a burst
+of load on the machine, or a drift over the run, hits all of them alike.
+
+Before each container a driver also answers DiscoverNew, a call both drivers
+accept and do nothing for (dockerd sends it when a node joins): its time is what
+the protocol costs by itself (HTTP, decoding, the driver's dispatch), the part of
+every call that no host step explains.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bench.drivers import DriverProcess
 from bench.leftovers import Ledger
@@ -38,7 +45,20 @@ from bench.protocol import (
 CALLS = ("CreateEndpoint", "Join", "Leave", "DeleteEndpoint")
 START = "CreateEndpoint+Join"  # what `docker run` waits for
 CONTAINER = "container"        # all four: a container's whole life, as the driver sees it
-SERIES = (*CALLS, START, CONTAINER)
+NOOP = "DiscoverNew"           # a call that does nothing: the protocol's own cost
+SERIES = (NOOP, *CALLS, START, CONTAINER)
+# What dockerd sends when a node joins (libnetwork's discoverapi: type 1, node discovery).
+NOOP_BODY = {"DiscoveryType": 1, "DiscoveryData": {"Address": "127.0.0.1", "self": True}}
+
+
+class Unit(Protocol):
+    """What takes a turn in the rotation: a driver's replay, or the floor."""
+
+    name: str
+
+    def container(self) -> dict[str, float]: ...
+
+    def record(self, size: int, timings: dict[str, float]) -> None: ...
 
 FIRST_MEASURED_HOST = 50_000  # measured containers' addresses sit far above the background ones
 
@@ -123,6 +143,7 @@ class Replay:
         self.ledger.add_endpoint(self.name, eid)
         nid = self.network_id
         t: dict[str, float] = {}
+        t[NOOP] = self.call(NOOP, NOOP_BODY)
         try:
             if watcher:
                 watcher.settle()
@@ -157,8 +178,9 @@ class Replay:
 
 
 def run_latency(replays: list[Replay], sizes: list[int], reps: int, warmup: int,
-                row_samples: int, progress) -> None:
-    """Grow both networks size by size and time ``reps`` containers on each at every size."""
+                row_samples: int, progress, floor: Unit | None = None) -> None:
+    """Grow both networks size by size and time ``reps`` containers on each at every
+    size, with the floor's turn among them."""
     for r in replays:
         r.create_network()
     for size in sizes:
@@ -171,12 +193,14 @@ def run_latency(replays: list[Replay], sizes: list[int], reps: int, warmup: int,
                 for r in replays:
                     for _ in range(row_samples):
                         r.container(watcher)
-        progress(f"latency: {size} ports: {warmup} warm-up + {reps} containers per driver")
+        progress(f"latency: {size} ports: {warmup} warm-up + {reps} containers per driver"
+                 + (" and the floor" if floor else ""))
+        units: list[Unit] = [*replays, *([floor] if floor else [])]
         for i in range(warmup + reps):
-            order = replays if i % 2 == 0 else list(reversed(replays))
-            for r in order:
-                timings = r.container()
+            first = i % len(units)
+            for unit in units[first:] + units[:first]:
+                timings = unit.container()
                 if i >= warmup:
-                    r.record(size, timings)
+                    unit.record(size, timings)
         for r in replays:
             r.rss_kib[size] = r.driver.rss_kib()

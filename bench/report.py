@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 
 from bench.docker_runs import DockerResults
-from bench.floor import SETUP_STEPS, STEPS
-from bench.latency import CALLS, CONTAINER, SERIES, START, Replay
+from bench.floor import SETUP_STEPS, STEPS, totals
+from bench.latency import CALLS, CONTAINER, NOOP, SERIES, START, Replay
 from bench.nbrows import most_common
 from bench.stats import median, p95, ratio
 
@@ -61,7 +61,8 @@ def latency_table(replays: list[Replay], sizes: list[int]) -> list[str]:
         for series in SERIES:
             d = dk.samples[size][series]
             u = up.samples[size][series] if up else []
-            label = {START: "**CreateEndpoint+Join**", CONTAINER: "**per container (all 4)**"}.get(
+            label = {START: "**CreateEndpoint+Join**", CONTAINER: "**per container (all 4)**",
+                     NOOP: f"{NOOP} (does nothing)"}.get(
                 series, series)
             lines.append(f"| {size} | {label} | {ms(median(u)) if u else 'n/a'} | "
                          f"{ms(p95(u)) if u else 'n/a'} | {ms(median(d))} | {ms(p95(d))} | "
@@ -81,21 +82,29 @@ def rows_line(name: str, diffs) -> str:
     return f"| {name} | {d.total} ({d.describe()}) | {n} of {len(diffs)} samples |"
 
 
-def floor_totals(floor: dict[str, list[float]], steps) -> list[float]:
-    n = len(next(iter(floor.values())))
-    return [sum(floor[step][i] for step in steps) for i in range(n)]
+# The floor's samples: size -> step -> seconds per veth pair (bench/floor.py).
+FloorSamples = dict[int, dict[str, list[float]]]
+
+
+def floor_sizes(floor: FloorSamples | None, sizes: list[int]) -> list[int]:
+    """The sizes at which the floor was timed (all, unless the run stopped early)."""
+    return [s for s in sizes if floor and floor.get(s) and all(floor[s].values())]
+
+
+def floor_median(floor: FloorSamples, size: int, steps=SETUP_STEPS) -> float:
+    return median(totals(floor[size], steps))
 
 
 def floor_ratios(replays: list[Replay], sizes: list[int],
-                 floor: dict[str, list[float]]) -> dict[int, float]:
-    """dockovn's CreateEndpoint+Join median over its floor's, per size."""
-    base = median(floor_totals(floor, SETUP_STEPS))
+                 floor: FloorSamples) -> dict[int, float]:
+    """dockovn's CreateEndpoint+Join median over the floor's at the same size."""
     dk = _by_name(replays)["dockovn"]
-    return {s: ratio(median(dk.samples[s][START]), base) for s in sizes}
+    return {s: ratio(median(dk.samples[s][START]), floor_median(floor, s))
+            for s in floor_sizes(floor, sizes)}
 
 
 def targets(replays: list[Replay], sizes: list[int], dres: DockerResults | None,
-            floor: dict[str, list[float]] | None = None) -> list[Target]:
+            floor: FloorSamples | None = None) -> list[Target]:
     by = _by_name(replays)
     dk, up = by["dockovn"], by.get("upstream")
     last = sizes[-1]
@@ -109,8 +118,8 @@ def targets(replays: list[Replay], sizes: list[int], dres: DockerResults | None,
         out.append(Target("CreateEndpoint+Join, upstream / dockovn", f">= {TARGET_SPEEDUP:g}x",
                           ", ".join(f"{x(v)} @{s}" for v, s in zip(speedups, sizes)),
                           min(speedups) >= TARGET_SPEEDUP))
-    if floor and all(floor.values()):
-        ratios = floor_ratios(replays, sizes, floor)
+    ratios = floor_ratios(replays, sizes, floor or {})
+    if ratios:
         out.append(Target("dockovn CreateEndpoint+Join / its floor (median)",
                           f"<= {TARGET_FLOOR_RATIO:g}x",
                           ", ".join(f"{x(v)} @{s}" for s, v in ratios.items()),
@@ -138,37 +147,54 @@ def targets(replays: list[Replay], sizes: list[int], dres: DockerResults | None,
     return out
 
 
-def floor_section(replays: list[Replay], sizes: list[int], floor: dict[str, list[float]]) -> list[str]:
-    """The host's share (bench/floor.py), each driver next to it, and what is left."""
-    if not floor or not all(floor.values()):
+def floor_section(replays: list[Replay], sizes: list[int], floor: FloorSamples) -> list[str]:
+    """The host's share (bench/floor.py) at each size, each driver next to it, and
+    what is left above it, with the protocol's own share of that."""
+    timed = floor_sizes(floor, sizes)
+    if not timed:
         return []
-    n = len(next(iter(floor.values())))
-    setup, whole = floor_totals(floor, SETUP_STEPS), floor_totals(floor, STEPS)
+    n = len(floor[timed[0]][STEPS[0]])
     out = ["", "## The request path next to its floor", "",
-           f"The host's share of a container, timed without any driver in the same run ({n} "
-           "veth pairs made, plugged into br-int with a logical port each in NB, then all "
-           "undone; pyroute2 and ovsdbapp with dockovn's transaction options):", "",
-           "| step | median (ms) | p95 (ms) |", "|---|---:|---:|"]
-    out += [f"| {step} | {ms(median(v))} | {ms(p95(v))} |" for step, v in floor.items()]
-    out.append(f"| **floor of CreateEndpoint+Join** ({' + '.join(SETUP_STEPS)}) | "
-               f"**{ms(median(setup))}** | {ms(p95(setup))} |")
-    out.append(f"| **floor of a container** (all six) | **{ms(median(whole))}** | "
-               f"{ms(p95(whole))} |")
+           f"The host's share of a container, timed without any driver in turn with the "
+           f"drivers' containers at every size ({n} veth pairs per size: made, plugged into "
+           "br-int with a logical port in NB on a switch of their own, then all undone; "
+           "pyroute2 and ovsdbapp with dockovn's transaction options). Median ms:", "",
+           "| step | " + " | ".join(f"{s} ports" for s in timed) + " |",
+           "|---|" + "---:|" * len(timed)]
+    out += [f"| {step} | " + " | ".join(ms(median(floor[s][step])) for s in timed) + " |"
+            for step in STEPS]
+    for steps, label in ((SETUP_STEPS, "floor of CreateEndpoint+Join"),
+                         (STEPS, "floor of a container (all six)")):
+        out.append(f"| **{label}** (p95) | " + " | ".join(
+            f"**{ms(floor_median(floor, s, steps))}** ({ms(p95(totals(floor[s], steps)))})"
+            for s in timed) + " |")
     out += ["", "| ports | call | " + " | ".join(f"{r.name} (median)" for r in replays) +
             " | floor | " + " | ".join(f"{r.name} / floor" for r in replays) + " |",
             "|---:|---|" + "---:|" * (2 * len(replays) + 1)]
-    for size in sizes:
-        for series, base in ((START, median(setup)), (CONTAINER, median(whole))):
+    for size in timed:
+        for series, steps in ((START, SETUP_STEPS), (CONTAINER, STEPS)):
+            base = floor_median(floor, size, steps)
             meds = [median(r.samples[size][series]) for r in replays]
             label = "CreateEndpoint+Join" if series == START else "per container (all 4)"
             out.append(f"| {size} | {label} | " + " | ".join(ms(m) for m in meds) +
                        f" | {ms(base)} | " + " | ".join(x(ratio(m, base)) for m in meds) + " |")
+    out += ["", f"Above the floor: each driver's CreateEndpoint+Join minus the floor's, next "
+                f"to two calls of {NOOP} (a call both drivers accept and do nothing for: "
+                "HTTP, decoding and dispatch, what every call costs before any work). Median ms:",
+            "", "| ports | driver | CreateEndpoint+Join - floor | 2 x " + NOOP + " | the rest |",
+            "|---:|---|---:|---:|---:|"]
+    for size in timed:
+        for r in replays:
+            above = median(r.samples[size][START]) - floor_median(floor, size)
+            protocol = 2 * median(r.samples[size][NOOP])
+            out.append(f"| {size} | {r.name} | {ms(above)} | {ms(protocol)} | "
+                       f"{ms(above - protocol)} |")
     return out
 
 
 def markdown(replays: list[Replay], sizes: list[int], reps: int, dres: DockerResults | None,
              env: dict[str, str], notes: list[str], leftovers: list[str],
-             floor: dict[str, list[float]] | None = None) -> str:
+             floor: FloorSamples | None = None) -> str:
     out = ["# dockovn benchmark", ""]
     out += ["## Machine and versions", ""]
     out += [f"- {k}: {v}" for k, v in env.items()]
@@ -245,7 +271,7 @@ def markdown(replays: list[Replay], sizes: list[int], reps: int, dres: DockerRes
 
 
 def plot(replays: list[Replay], sizes: list[int], env: dict[str, str], path: str,
-         floor: dict[str, list[float]] | None = None) -> None:
+         floor: FloorSamples | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # no display: write the file only
@@ -265,15 +291,13 @@ def plot(replays: list[Replay], sizes: list[int], env: dict[str, str], path: str
         for series, marker in zip(CALLS, "s^vD"):
             right.plot(sizes, [median(r.samples[s][series]) * 1000 for s in sizes], "-",
                        marker=marker, color=c, label=f"{r.name}: {series}")
-    if floor and all(floor.values()):
-        # What any driver must spend on this host (bench/floor.py), measured in this run.
-        for steps, what, dy in ((STEPS, "per container", -11),
-                                (SETUP_STEPS, "CreateEndpoint+Join", 4)):
-            base = median(floor_totals(floor, steps)) * 1000
-            left.axhline(base, color="dimgray", linestyle="-.", linewidth=1)
-            left.annotate(f"floor {what}, no driver: {base:.1f} ms", (sizes[0], base),
-                          textcoords="offset points", xytext=(4, dy), fontsize=8,
-                          color="dimgray")
+    timed = floor_sizes(floor, sizes)
+    if timed:
+        # What any driver must spend on this host (bench/floor.py), timed in this run.
+        for steps, what, style in ((STEPS, "per container", "-."),
+                                   (SETUP_STEPS, "CreateEndpoint+Join", ":")):
+            left.plot(timed, [floor_median(floor, s, steps) * 1000 for s in timed], style,
+                      marker="x", color="dimgray", label=f"floor {what}, no driver (median)")
     left.axhline(TARGET_START_MS, color="gray", linestyle=":", linewidth=1)
     left.annotate(f"target: CreateEndpoint+Join <= {TARGET_START_MS:g} ms", (sizes[0], TARGET_START_MS),
                   textcoords="offset points", xytext=(4, 4), fontsize=8, color="gray")

@@ -11,7 +11,9 @@ In one run, on this machine and its one OVN central:
    (bench/docker_runs.py).
 3. Footprint: driver RSS at each size; NB rows written per container.
 4. For reading the rest: the host's own share of a container, timed without any
-   driver (bench/floor.py), and a py-spy profile of dockovn (bench/profile.py).
+   driver (bench/floor.py) in turn with the drivers' containers at every size; a call
+   that does nothing (the protocol's own cost); a py-spy profile of dockovn
+   (bench/profile.py).
 
 Results: a markdown report on stdout and in <out>/results.md, raw samples in
 <out>/results.json, the plot in <out>/latency.png. Targets are reported, never
@@ -34,7 +36,7 @@ import traceback
 from bench import stack
 from bench.docker_runs import DockerBench, DockerResults
 from bench.drivers import DockovnDriver, UpstreamDriver, new_workdir
-from bench.floor import measure_floor
+from bench.floor import Floor
 from bench.latency import Replay, run_latency
 from bench.leftovers import Ledger, sweep_dead_runs
 from bench.nbrows import nb_remote
@@ -67,9 +69,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=30,
                    help="timed containers per driver and size (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=3, help="untimed containers first per size")
-    p.add_argument("--floor-reps", type=int, default=20,
-                   help="veth pairs plugged and removed without a driver, to time the host's "
-                        "own share of a container (default: %(default)s)")
     p.add_argument("--row-samples", type=int, default=3,
                    help="containers per driver whose NB rows are counted (default: %(default)s)")
     p.add_argument("--docker-pairs", type=int, default=15,
@@ -91,7 +90,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", default=RESULTS, help="results folder (default: bench/results)")
     args = p.parse_args(argv)
     if args.smoke:
-        args.sizes, args.reps, args.warmup, args.row_samples, args.floor_reps = "2,6", 3, 1, 1, 3
+        args.sizes, args.reps, args.warmup, args.row_samples = "2,6", 3, 1, 1
         args.docker_pairs, args.connect_trials, args.profile_containers = 2, 2, 3
     args.sizes = sorted({int(s) for s in args.sizes.split(",")})
     return args
@@ -147,10 +146,10 @@ def main(argv=None) -> int:
     drivers = []
     dres: DockerResults | None = None
     profile_text = ""
-    floor: dict[str, list[float]] = {}
+    floor = Floor(ledger, nb_remote())
     failure: Exception | None = None
     try:
-        floor = measure_floor(ledger, args.floor_reps, progress, nb_remote())
+        floor.start()
         dk = DockovnDriver(workdir)
         drivers.append(dk)
         dk.start()
@@ -168,7 +167,8 @@ def main(argv=None) -> int:
             notes += UPSTREAM_NOTES
 
         run_latency(replays, args.sizes, args.reps, args.warmup, args.row_samples,
-                    progress)
+                    progress, floor)
+        floor.stop()
         if args.profile:
             profile_text = profile_dockovn(replays[-1], args.profile_containers, args.out,
                                            workdir, progress)
@@ -193,6 +193,7 @@ def main(argv=None) -> int:
     finally:  # also on Ctrl-C and SIGTERM
         for d in drivers:
             d.stop()
+        floor.stop()
         progress("cleaning up (and checking nothing was left behind)")
         leftovers = ledger.sweep()
         if args.stop_started:
@@ -203,7 +204,8 @@ def main(argv=None) -> int:
         raise failure  # nothing complete to report
     env["load average (1, 5, 15 min)"] = (f"{load_at_start} at the start, "
                                           f"{stack.load_average()} at the end")
-    report = markdown(replays, args.sizes, args.reps, dres, env, notes, leftovers, floor)
+    report = markdown(replays, args.sizes, args.reps, dres, env, notes, leftovers,
+                      floor.samples)
     if failure is not None:
         report += (f"\n**The run did not finish**: {type(failure).__name__}: {failure}. "
                    "The tables above hold what was measured before that.\n")
@@ -214,8 +216,8 @@ def main(argv=None) -> int:
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(report)
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(_raw(replays, args, dres, env, notes, leftovers, floor), f, indent=1)
-    plot(replays, args.sizes, env, os.path.join(args.out, "latency.png"), floor)
+        json.dump(_raw(replays, args, dres, env, notes, leftovers, floor.samples), f, indent=1)
+    plot(replays, args.sizes, env, os.path.join(args.out, "latency.png"), floor.samples)
     print(report)
     progress(f"results in {args.out}/ (results.md, results.json, latency.png)")
     if failure is not None:
@@ -249,7 +251,8 @@ def profile_dockovn(replay: Replay, containers: int, out: str, workdir: str, pro
 
 def _raw(replays, args, dres, env, notes, leftovers, floor) -> dict:
     return {
-        "env": env, "notes": notes, "leftovers": leftovers, "host_floor_s": floor,
+        "env": env, "notes": notes, "leftovers": leftovers,
+        "host_floor_s": {str(size): steps for size, steps in floor.items()},
         "args": {k: v for k, v in vars(args).items()},
         "latency": {r.name: {
             "samples_s": {str(size): series for size, series in r.samples.items()},

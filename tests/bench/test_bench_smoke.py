@@ -54,10 +54,16 @@ def test_benchmark_runs_at_tiny_sizes(tmp_path):
     assert "upstream patch: Python 3 fix" in report  # the output says what was changed
 
     data = json.loads((tmp_path / "results.json").read_text())
-    floor = data["host_floor_s"]
-    assert set(floor) == {"veth create", "OVS add port", "NB add port", "NB delete port",
-                          "OVS remove port", "veth delete"}
-    assert all(len(v) == 3 and all(s > 0 for s in v) for v in floor.values()), floor
+    floor = data["host_floor_s"]  # timed at each size, in turn with the drivers
+    assert set(floor) == {"2", "6"}, floor
+    for steps in floor.values():
+        assert set(steps) == {"veth create", "OVS add port", "NB add port", "NB delete port",
+                              "OVS remove port", "veth delete"}
+        assert all(len(v) == 3 and all(s > 0 for s in v) for v in steps.values()), steps
+    for driver in ("upstream", "dockovn"):  # the protocol's own cost, per driver and size
+        noop = data["latency"][driver]["samples_s"]["6"]["DiscoverNew"]
+        assert len(noop) == 3 and all(s > 0 for s in noop), noop
+    assert "2 x DiscoverNew" in report
     assert "CreateEndpoint+Join / its floor" in report
     for driver in ("upstream", "dockovn"):
         samples = data["latency"][driver]["samples_s"]
