@@ -36,7 +36,22 @@ class AllocationRefused(Exception):
     """Raised by an allocation's chooser: no address can be given; the message says why."""
 
 
-class AllocateCommand(ovs_command.BaseCommand):
+class _PoolCommand(ovs_command.BaseCommand):
+    """A command on one pool, found by name in the cache when the transaction runs."""
+
+    def __init__(self, api, pool_name: str):
+        super().__init__(api)
+        self.pool_name = pool_name
+
+    def _pool_row(self):
+        """The pool's row; None (and PoolNotFound as the result) if there is none."""
+        row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", self.pool_name, None)
+        if row is None:
+            self.result = PoolNotFound(f"address pool {self.pool_name} does not exist")
+        return row
+
+
+class AllocateCommand(_PoolCommand):
     """Take one address from a pool, safely against every other writer.
 
     ``row.verify("addresses")`` makes the transaction conditional on the set
@@ -48,15 +63,13 @@ class AllocateCommand(ovs_command.BaseCommand):
 
     def __init__(self, api, pool_name: str, choose: Callable[[frozenset[str]], str],
                  note: Callable[[str], dict[str, str]] | None):
-        super().__init__(api)
-        self.pool_name = pool_name
+        super().__init__(api, pool_name)
         self.choose = choose
         self.note = note
 
     def run_idl(self, txn):
-        row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", self.pool_name, None)
+        row = self._pool_row()
         if row is None:
-            self.result = PoolNotFound(f"address pool {self.pool_name} does not exist")
             return
         row.verify("addresses")
         try:
@@ -72,7 +85,7 @@ class AllocateCommand(ovs_command.BaseCommand):
         self.result = address
 
 
-class ClaimCommand(ovs_command.BaseCommand):
+class ClaimCommand(_PoolCommand):
     """Claim one address from a pool without holding the pool against other writers.
 
     The address goes into the set, and a key naming the address into the pool's
@@ -87,17 +100,15 @@ class ClaimCommand(ovs_command.BaseCommand):
 
     def __init__(self, api, pool_name: str, choose: Callable[[frozenset[str], int], str],
                  claim_prefix: str, claim_value: str, attempt: int):
-        super().__init__(api)
-        self.pool_name = pool_name
+        super().__init__(api, pool_name)
         self.choose = choose  # (taken, claims lost so far) -> address
         self.claim_prefix = claim_prefix
         self.claim_value = claim_value
         self.attempt = attempt
 
     def run_idl(self, txn):
-        row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", self.pool_name, None)
+        row = self._pool_row()
         if row is None:
-            self.result = PoolNotFound(f"address pool {self.pool_name} does not exist")
             return
         # An address with a claim key is taken even if it is not in the set (a key left
         # behind would make every later claim of it lose).
