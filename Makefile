@@ -44,24 +44,24 @@ $(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
 bench-deps: deps $(VENV)/.bench-installed
 	@EXTRA_PKGS="$(BENCH_PKGS)" bash scripts/install-deps.sh
 
-# dockovn vs the upstream driver vs Docker's bridge (bench/run.py); starts what `dockovn up`
+# dockovn vs the upstream driver vs Docker's bridge (bench/request_path/run.py); starts what `dockovn up`
 # would if it is not running; writes bench/results/. `make bench BENCH_ARGS=--help` for options.
 bench: bench-deps
-	$(PY) -m bench.run $(BENCH_ARGS)
+	$(PY) -m bench.request_path.run $(BENCH_ARGS)
 	$(PY) -m bench.names $(BENCH_NAMES_ARGS)
 	$(PY) -m bench.failover $(BENCH_FAILOVER_ARGS)
 	$(PY) -m bench.policy $(BENCH_POLICY_ARGS)
 
-# Scale (bench/scale.py, not part of `bench`): 2, 5 and 10 hosts in namespaces without
+# Scale (bench/scale/run.py, not part of `bench`): 2, 5 and 10 hosts in namespaces without
 # dockerd (its plugin calls replayed), 1,000 container ports; writes bench/results/scale.*.
 # About 11 minutes here; `make bench-scale BENCH_SCALE_ARGS=--help` for options.
 BENCH_SCALE_ARGS ?=
 bench-scale: bench-deps
 	$(PY) -m bench.scale $(BENCH_SCALE_ARGS)
 
-# The request path's hot spots next to what they replaced (bench/hotpaths.py, ~1 minute).
+# The request path's hot spots next to what they replaced (bench/request_path/hotpaths.py, ~1 minute).
 bench-hotpaths: bench-deps
-	$(PY) -m bench.hotpaths $(BENCH_HOTPATHS_ARGS)
+	$(PY) -m bench.request_path.hotpaths $(BENCH_HOTPATHS_ARGS)
 
 # Underlay mode's tests run a real Neutron (Debian's neutron-server, ML2/OVN) on a private
 # MariaDB; the driver itself needs neither (it talks to the user's OpenStack).

@@ -5,7 +5,7 @@ kill -9 the NB leader, then on each host try `docker run -d` on a dockovn networ
 (dockovn's IPAM: every run writes NB) every 0.2 s; the window is the time from the
 kill to the first run that succeeds. The member is started again and rejoins before
 the next kill. Targets are reported, never asserted.
-`python -m bench.failover [--kills N] [--out DIR]`.
+`python -m bench.failover.run [--kills N] [--out DIR]`.
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ import uuid
 
 import docker as sdk
 
-from bench.output import save
-from bench.stats import median
+from bench.reporting.output import RESULTS, save
+from bench.reporting.stats import median
 from dockovn.deploy import procs
 from tests.support import multihost
 
 IMAGE = "dockovn/busybox"
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 TARGET_S = 10.0  # issue 14: with the default election timer
 
 
@@ -116,7 +115,7 @@ def plot(results: dict, path: str) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.failover",
+    p = argparse.ArgumentParser(prog="python -m bench.failover.run",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--kills", type=int, default=5)
     p.add_argument("--out", default=RESULTS)

@@ -24,13 +24,12 @@ import uuid
 
 import docker as sdk
 
-from bench.output import save
-from bench.stats import median, p95
+from bench.reporting.output import RESULTS, save
+from bench.reporting.stats import median, p95
 from tests.support import multihost
 
 IMAGE = "dockovn/busybox"
 SUBNET = "10.216.0.0/24"
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 FRESHNESS_TARGET = 1.0  # p95, seconds (issue 13)
 
 
@@ -141,7 +140,7 @@ def plot(results: dict, path: str) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.names", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.names.run", description=__doc__.split("\n")[0])
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--queries", type=int, default=20)
     p.add_argument("--out", default=RESULTS)

@@ -10,7 +10,7 @@
 
 Probers are Python loops in containers' network namespaces (TCP connect, 30 ms timeout,
 timestamps on the system's monotonic clock, shared with this process). Targets are
-reported, never asserted. `python -m bench.policy [--trials N] [--out DIR]`.
+reported, never asserted. `python -m bench.policy.run [--trials N] [--out DIR]`.
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ import uuid
 
 import docker as sdk
 
-from bench.output import save
-from bench.stats import median, p95
+from bench.reporting.output import RESULTS, save
+from bench.reporting.stats import median, p95
 from tests.support import multihost
 
 IMAGE = "dockovn/busybox"
 SUBNET = "10.217.0.0/24"
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 HTTPD = "mkdir -p /www && echo in > /www/index.html && exec httpd -f -p 80 -h /www"
 TIMEOUT = 0.03
 
@@ -283,7 +282,7 @@ def plot(results: dict, path: str) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.policy", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.policy.run", description=__doc__.split("\n")[0])
     p.add_argument("--trials", type=int, default=10)
     p.add_argument("--containers", type=int, default=10,
                    help="containers added at each policy count (growth table)")

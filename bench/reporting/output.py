@@ -8,6 +8,9 @@ import json
 import os
 from typing import Callable
 
+# Every part of `make bench` writes into one folder, bench/results/.
+RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results")
+
 
 def save(out: str, stem: str, text: str, results: dict,
          plot: Callable[[dict, str], None]) -> None:

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 import docker
 
-from bench.leftovers import LABEL, Ledger
-from bench.nbrows import RowWrites, watching
+from bench.request_path.leftovers import LABEL, Ledger
+from bench.request_path.nbrows import RowWrites, watching
 
 IMAGE = "dockovn/busybox"
 DOCKER_HOST = "unix:///var/run/docker.sock"

@@ -10,7 +10,7 @@ ovs-vswitchd as `ovs-vsctl --no-wait`; NB's ordinary transaction), on interfaces
 logical switch no container uses.
 
 The floor takes its turn among the drivers' containers at every network size
-(bench/latency.py), so it is timed on the same machine state as they are: the same NB
+(bench/request_path/latency.py), so it is timed on the same machine state as they are: the same NB
 size, the same load from ovn-northd and ovn-controller, the same drift over the run.
 Timed once before the drivers, it moved between 6 and 8 ms from run to run on this
 machine while the drivers did not, which moved the ratios more than any change did.
@@ -22,7 +22,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from bench.leftovers import Ledger
+from bench.request_path.leftovers import Ledger
 from dockovn.host import links
 from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch
 from dockovn.ovn.nb import Northbound

@@ -24,9 +24,9 @@ import uuid
 
 from ovsdbapp.backend.ovs_idl import connection
 
-from bench.output import save
+from bench.reporting.output import RESULTS, save
 from bench.stack import load_average, machine
-from bench.stats import median
+from bench.reporting.stats import median
 from dockovn import ovsdb
 from dockovn.deploy import central, openvswitch, procs
 from dockovn.host import links
@@ -38,7 +38,6 @@ from dockovn.ovn.nb import Northbound
 
 NB = f"unix:{central.CentralConfig().rundir}/ovnnb_db.sock"
 BRIDGE = "dkhot-br"
-RESULTS = os.path.join(os.path.dirname(__file__), "results")
 
 
 def _ms(seconds: list[float]) -> float:
@@ -137,7 +136,7 @@ def report(results: dict) -> str:
     out = ["# Hot paths at scale", "", f"- date: {results['date']}",
            f"- machine: {results['machine']}",
            f"- load average (1, 5, 15 min): {results['load']}",
-           "- command: `.venv/bin/python -m bench.hotpaths` (`make bench-hotpaths`)", "",
+           "- command: `.venv/bin/python -m bench.request_path.hotpaths` (`make bench-hotpaths`)", "",
            "## Column size (median ms)", "",
            "| ports / addresses | remove a port: db_remove | RemoveFromColumn "
            "| read the pool: getattr | column_value | RequestAddress | ReleaseAddress |",

@@ -11,7 +11,7 @@ a series of containers runs the full sequence -- CreateEndpoint, Join, Leave,
 DeleteEndpoint -- with real veths and br-int ports, so ovn-controller binds them
 as it would a container's.
 
-The two drivers and the floor (bench/floor.py: the same host steps without a
+The two drivers and the floor (bench/request_path/floor.py: the same host steps without a
 driver) take turns container by container (rotating which goes first), so a burst
 of load on the machine, or a drift over the run, hits all of them alike.
 
@@ -28,9 +28,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bench.drivers import DriverProcess
-from bench.leftovers import Ledger
-from bench.nbrows import NbWatcher, RowWrites, watching
+from bench.request_path.drivers import DriverProcess
+from bench.request_path.leftovers import Ledger
+from bench.request_path.nbrows import NbWatcher, RowWrites, watching
 from bench.protocol import (
     PluginCallError,
     PluginClient,

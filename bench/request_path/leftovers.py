@@ -12,7 +12,7 @@ What is swept, for both drivers:
 - local OVS: ports on any bridge whose Interface has ``iface-id`` = a recorded
   endpoint (both drivers set it);
 - veths: the names each driver derives from the endpoint ID, and the ones the
-  benchmark makes itself (bench/floor.py), with their OVS ports;
+  benchmark makes itself (bench/request_path/floor.py), with their OVS ports;
 - Docker: containers labelled LABEL, and the run's networks;
 - processes the run started (checked by command line before they are signalled)
   and its temporary folders.
@@ -218,7 +218,7 @@ def _sweep_link(name: str) -> list[str]:
 
 
 def _sweep_nb(network_ids: set[str], endpoint_ids: set[str]) -> list[str]:
-    from bench.nbrows import nb_remote
+    from bench.request_path.nbrows import nb_remote
     from dockovn.ovn.nb import Northbound
 
     found = []

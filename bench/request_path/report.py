@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bench.docker_runs import DockerResults
-from bench.floor import SETUP_STEPS, STEPS, totals
-from bench.latency import CALLS, CONTAINER, NOOP, SERIES, START, Replay
-from bench.nbrows import most_common
-from bench.stats import median, p95, ratio
+from bench.request_path.docker_runs import DockerResults
+from bench.request_path.floor import SETUP_STEPS, STEPS, totals
+from bench.request_path.latency import CALLS, CONTAINER, NOOP, SERIES, START, Replay
+from bench.request_path.nbrows import most_common
+from bench.reporting.stats import median, p95, ratio
 
 # The issue's targets: reported, never asserted.
 TARGET_START_MS = 5.0           # dockovn CreateEndpoint+Join median
@@ -82,7 +82,7 @@ def rows_line(name: str, diffs) -> str:
     return f"| {name} | {d.total} ({d.describe()}) | {n} of {len(diffs)} samples |"
 
 
-# The floor's samples: size -> step -> seconds per veth pair (bench/floor.py).
+# The floor's samples: size -> step -> seconds per veth pair (bench/request_path/floor.py).
 FloorSamples = dict[int, dict[str, list[float]]]
 
 
@@ -148,7 +148,7 @@ def targets(replays: list[Replay], sizes: list[int], dres: DockerResults | None,
 
 
 def floor_section(replays: list[Replay], sizes: list[int], floor: FloorSamples) -> list[str]:
-    """The host's share (bench/floor.py) at each size, each driver next to it, and
+    """The host's share (bench/request_path/floor.py) at each size, each driver next to it, and
     what is left above it, with the protocol's own share of that."""
     timed = floor_sizes(floor, sizes)
     if not timed:
@@ -293,7 +293,7 @@ def plot(replays: list[Replay], sizes: list[int], env: dict[str, str], path: str
                        marker=marker, color=c, label=f"{r.name}: {series}")
     timed = floor_sizes(floor, sizes)
     if timed:
-        # What any driver must spend on this host (bench/floor.py), timed in this run.
+        # What any driver must spend on this host (bench/request_path/floor.py), timed in this run.
         for steps, what, style in ((STEPS, "per container", "-."),
                                    (SETUP_STEPS, "CreateEndpoint+Join", ":")):
             left.plot(timed, [floor_median(floor, s, steps) * 1000 for s in timed], style,

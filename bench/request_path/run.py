@@ -5,20 +5,20 @@ In one run, on this machine and its one OVN central:
 1. Driver latency: dockerd's per-container sequence (CreateEndpoint, Join, Leave,
    DeleteEndpoint) replayed over HTTP against the upstream
    ovn-docker-overlay-driver and against dockovn, at 10, 100 and 1,000 ports
-   already on the network (bench/latency.py).
+   already on the network (bench/request_path/latency.py).
 2. `docker run -d` on a dockovn network vs Docker's default bridge, paired, and
    the time from `docker run -d` returning to the first ping a peer answers
-   (bench/docker_runs.py).
+   (bench/request_path/docker_runs.py).
 3. Footprint: driver RSS at each size; NB rows written per container.
 4. For reading the rest: the host's own share of a container, timed without any
-   driver (bench/floor.py) in turn with the drivers' containers at every size; a call
+   driver (bench/request_path/floor.py) in turn with the drivers' containers at every size; a call
    that does nothing (the protocol's own cost); a py-spy profile of dockovn
-   (bench/profile.py).
+   (bench/request_path/profile.py).
 
 Results: a markdown report on stdout and in <out>/results.md, raw samples in
 <out>/results.json, the plot in <out>/latency.png. Targets are reported, never
 asserted. Everything the run creates is removed at the end, failure or not
-(bench/leftovers.py).
+(bench/request_path/leftovers.py).
 """
 
 from __future__ import annotations
@@ -34,13 +34,14 @@ import time
 import traceback
 
 from bench import stack
-from bench.docker_runs import DockerBench, DockerResults
-from bench.drivers import DockovnDriver, UpstreamDriver, new_workdir
-from bench.floor import Floor
-from bench.latency import Replay, run_latency
-from bench.leftovers import Ledger, sweep_dead_runs
-from bench.nbrows import nb_remote
-from bench.report import markdown, plot
+from bench.reporting.output import RESULTS
+from bench.request_path.docker_runs import DockerBench, DockerResults
+from bench.request_path.drivers import DockovnDriver, UpstreamDriver, new_workdir
+from bench.request_path.floor import Floor
+from bench.request_path.latency import Replay, run_latency
+from bench.request_path.leftovers import Ledger, sweep_dead_runs
+from bench.request_path.nbrows import nb_remote
+from bench.request_path.report import markdown, plot
 
 UPSTREAM_NOTES = [
     "The upstream driver's start-up also runs `ovs-vsctl set open_vswitch . "
@@ -52,7 +53,6 @@ UPSTREAM_NOTES = [
     "ovsdbapp connection each to NB and local OVS, netlink through pyroute2.",
 ]
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 # Subnets no test or demo on this machine uses. The replayed networks never reach
 # dockerd, so only the `docker run` network's subnet must not clash with Docker's.
@@ -62,7 +62,7 @@ SUBNET_DOCKER = "10.215.0.0/24"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0],
+    p = argparse.ArgumentParser(prog="python -m bench.request_path.run", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="10,100,1000",
                    help="ports already on the network, ascending (default: %(default)s)")
@@ -228,7 +228,7 @@ def main(argv=None) -> int:
 def profile_dockovn(replay: Replay, containers: int, out: str, workdir: str, progress) -> str:
     """Sample the dockovn driver with py-spy over extra containers at the largest size,
     after the timed ones, so the sampler cannot slow down a timed call."""
-    from bench.profile import Sampler, summarize
+    from bench.request_path.profile import Sampler, summarize
 
     progress(f"profile: {containers} more dockovn containers under py-spy")
     raw = os.path.join(out, "profile-dockovn.raw")

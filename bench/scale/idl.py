@@ -9,7 +9,7 @@ syncing NB in a process of its own, one way per run:
 
 Prints one JSON line: seconds from connecting to the first full update processed, RSS
 before connecting and after, and the ports cached.
-`python -m bench.scale_idl UNIX_SOCKET all|networks|host [--switch NAME] [--host ID]`
+`python -m bench.scale.idl UNIX_SOCKET all|networks|host [--switch NAME] [--host ID]`
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def rss_kib() -> int:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.scale_idl")
+    p = argparse.ArgumentParser(prog="python -m bench.scale.idl")
     p.add_argument("socket")
     p.add_argument("variant", choices=["all", "networks", "host"])
     p.add_argument("--switch", default="")

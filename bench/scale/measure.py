@@ -12,7 +12,7 @@ import threading
 import time
 
 from bench.protocol import PluginCallError, PluginClient, endpoint_body
-from bench.scale_ovsdb import SB, count
+from bench.scale.ovsdb import SB, count
 from dockovn.deploy import procs
 from tests.support import multihost
 
@@ -172,12 +172,12 @@ def _poll(ready, t0: float, timeout: float, failure: list) -> float:
 
 
 def idl_cache(cluster, switch: str) -> dict:
-    """bench/scale_idl.py's three ways of caching NB, each in a process of its own."""
+    """bench/scale/idl.py's three ways of caching NB, each in a process of its own."""
     host = cluster.hosts[0]
     system_id = host.vsctl("get", "Open_vSwitch", ".", "external_ids:system-id").strip()
     out = {}
     for variant in ("all", "networks", "host"):
-        done = subprocess.run([sys.executable, "-m", "bench.scale_idl", nb_socket(cluster),
+        done = subprocess.run([sys.executable, "-m", "bench.scale.idl", nb_socket(cluster),
                                variant, "--switch", switch, "--host", system_id.strip('"')],
                               cwd=multihost.REPO, capture_output=True, text=True, timeout=400)
         lines = done.stdout.strip().splitlines()

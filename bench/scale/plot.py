@@ -3,9 +3,9 @@ OpenFlow flows and central CPU against ports."""
 
 from __future__ import annotations
 
-from bench.scale_report import (CENTRAL, TARGETS, fill_cpu, host_fill_cpu, mib, point_metrics,
+from bench.scale.report import (CENTRAL, TARGETS, fill_cpu, host_fill_cpu, mib, point_metrics,
                                 reach, startups)
-from bench.stats import median, p95
+from bench.reporting.stats import median, p95
 
 
 def plot(results: dict, path: str) -> None:

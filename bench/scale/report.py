@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from bench.scale_why import why
-from bench.stats import median, p95
+from bench.scale.why import why
+from bench.reporting.stats import median, p95
 
 TARGETS = {"reach_p95_s": 1.0, "startup_s": 5.0, "rss_mb": 200.0}
 LINEAR_SLACK = 1.3    # a ratio up to 1.3x what linear growth gives counts as linear
@@ -372,7 +372,7 @@ IDL_VARIANTS = {"all": "every table and column (what the driver monitors today)"
 
 
 def idl_section(nb: dict) -> list[str]:
-    """The NB cache alone (bench/scale_idl.py), before and after the synthetic ports."""
+    """The NB cache alone (bench/scale/idl.py), before and after the synthetic ports."""
     if "idl" not in nb:
         return []
     out = ["", "The NB cache alone: a python-ovs IDL (the library under the driver's ovsdbapp) "

@@ -3,7 +3,7 @@
 Each size runs on its own multi-host harness (tests/support/multihost.py) without
 dockerd: a central (NB, SB, ovn-northd) and N hosts in network namespaces, each host
 with its own Open vSwitch (userspace datapath), ovn-controller and dockovn driver.
-dockerd's plugin calls are replayed on each driver's socket (bench/scale_replay.py):
+dockerd's plugin calls are replayed on each driver's socket (bench/scale/replay.py):
 one network (dockovn's IPAM) on every host, then containers spread round-robin over the
 hosts, each host's in sequence and the hosts in parallel, in stages; after each stage,
 once every port is up, a checkpoint records the daemons' CPU seconds and RSS, OpenFlow
@@ -19,9 +19,9 @@ flows per host and SB logical flows. Then, per size:
 At the largest size NB is then topped up to ``--nb-ports`` logical switch ports
 (synthetic, dockovn-shaped, tagged, removed afterwards) and every driver's start-up and
 RSS is measured again, next to the NB cache alone with and without conditional
-monitoring (bench/scale_idl.py). Report and plot: bench/scale_report.py, scale_why.py,
+monitoring (bench/scale/idl.py). Report and plot: bench/scale/report.py, why.py,
 scale_plot.py. Targets are reported, never asserted.
-`python -m bench.scale [--hosts 2 5 10] [--ports 1000] [--sample 30] [--nb-ports 10000]`.
+`python -m bench.scale.run [--hosts 2 5 10] [--ports 1000] [--sample 30] [--nb-ports 10000]`.
 """
 
 from __future__ import annotations
@@ -37,18 +37,17 @@ import traceback
 from importlib import metadata
 
 from bench import stack
-from bench.output import save
-from bench.scale_measure import (central_stats, driver_startup, host_stats, idl_cache,
+from bench.reporting.output import RESULTS, save
+from bench.scale.measure import (central_stats, driver_startup, host_stats, idl_cache,
                                  logical_flows, nb_socket, openflow_flows, snapshot)
-from bench.scale_ovsdb import NB, add_synthetic, container_ports, count, remove_synthetic
-from bench.scale_replay import Network, Prober, remove_namespaces
-from bench.scale_plot import plot
-from bench.scale_report import report
-from bench.stats import median
+from bench.scale.ovsdb import NB, add_synthetic, container_ports, count, remove_synthetic
+from bench.scale.replay import Network, Prober, remove_namespaces
+from bench.scale.plot import plot
+from bench.scale.report import report
+from bench.reporting.stats import median
 from tests.support import multihost
 
 SUBNET = "10.230.0.0/16"
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 REACH_TIMEOUT = 10.0
 
 
@@ -57,7 +56,7 @@ def log(message: str) -> None:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.scale.run", description=__doc__.split("\n")[0])
     p.add_argument("--hosts", type=int, nargs="+", default=[2, 5, 10],
                    help="host counts, one harness each")
     p.add_argument("--ports", type=int, default=1000,

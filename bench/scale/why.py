@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import re
 
-from bench.stats import median, p95
+from bench.reporting.stats import median, p95
 
 
 def _pts(size: dict) -> list[dict]:

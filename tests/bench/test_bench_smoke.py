@@ -1,6 +1,6 @@
 """`make bench` at tiny sizes, so the benchmark cannot rot unnoticed.
 
-Runs bench/run.py end to end (both drivers, dockerd, the report and the plot)
+Runs bench/request_path/run.py end to end (both drivers, dockerd, the report and the plot)
 with two network sizes and a few containers each. Timings are only checked to
 exist, never compared with the targets: a timed assertion would fail on a busy
 machine, not on a regression.
@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from bench.drivers import SYSTEM_PYTHON, UPSTREAM_SOURCE
+from bench.request_path.drivers import SYSTEM_PYTHON, UPSTREAM_SOURCE
 
 pytestmark = pytest.mark.bench
 
@@ -40,7 +40,7 @@ def test_benchmark_runs_at_tiny_sizes(tmp_path):
     if reason:
         pytest.skip(reason)
     done = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--smoke", "--stop-started", "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench.request_path.run", "--smoke", "--stop-started", "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, f"stderr:\n{done.stderr[-4000:]}\nstdout:\n{done.stdout[-4000:]}"
 
@@ -81,13 +81,13 @@ def test_benchmark_runs_at_tiny_sizes(tmp_path):
 
 
 def test_names_benchmark_runs_at_tiny_sizes(tmp_path):
-    """bench/names.py on the two-host harness, two containers and two queries each."""
+    """bench/names/run.py on the two-host harness, two containers and two queries each."""
     if os.geteuid() != 0:
         pytest.skip("needs root (namespaces, dockerd)")
     if importlib.util.find_spec("matplotlib") is None:
         pytest.skip("the bench extra is missing (make bench-deps installs it)")
     done = subprocess.run(
-        [sys.executable, "-m", "bench.names", "--trials", "2", "--queries", "2",
+        [sys.executable, "-m", "bench.names.run", "--trials", "2", "--queries", "2",
          "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, f"stderr:\n{done.stderr[-4000:]}\nstdout:\n{done.stdout[-4000:]}"
     data = json.loads((tmp_path / "names.json").read_text())
@@ -102,12 +102,12 @@ def test_names_benchmark_runs_at_tiny_sizes(tmp_path):
 
 
 def test_failover_benchmark_runs_with_one_kill(tmp_path):
-    """bench/failover.py on the three-member harness, one leader kill."""
+    """bench/failover/run.py on the three-member harness, one leader kill."""
     if os.geteuid() != 0:
         pytest.skip("needs root (namespaces, dockerd)")
     if importlib.util.find_spec("matplotlib") is None:
         pytest.skip("the bench extra is missing (make bench-deps installs it)")
-    done = subprocess.run([sys.executable, "-m", "bench.failover", "--kills", "1", "--out",
+    done = subprocess.run([sys.executable, "-m", "bench.failover.run", "--kills", "1", "--out",
                            str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"stderr:\n{done.stderr[-4000:]}\nstdout:\n{done.stdout[-4000:]}"
     data = json.loads((tmp_path / "failover.json").read_text())
@@ -117,12 +117,12 @@ def test_failover_benchmark_runs_with_one_kill(tmp_path):
 
 
 def test_policy_benchmark_runs_at_tiny_sizes(tmp_path):
-    """bench/policy.py on the two-host harness: one run each, two policies, one container."""
+    """bench/policy/run.py on the two-host harness: one run each, two policies, one container."""
     if os.geteuid() != 0:
         pytest.skip("needs root (namespaces, dockerd)")
     if importlib.util.find_spec("matplotlib") is None:
         pytest.skip("the bench extra is missing (make bench-deps installs it)")
-    done = subprocess.run([sys.executable, "-m", "bench.policy", "--trials", "1", "--containers",
+    done = subprocess.run([sys.executable, "-m", "bench.policy.run", "--trials", "1", "--containers",
                            "1", "--policies", "2", "--out", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"stderr:\n{done.stderr[-4000:]}\nstdout:\n{done.stdout[-4000:]}"
@@ -140,13 +140,13 @@ def test_policy_benchmark_runs_at_tiny_sizes(tmp_path):
 
 
 def test_scale_benchmark_runs_at_tiny_sizes(tmp_path):
-    """bench/scale.py on two hosts without dockerd: six container ports, two probed, NB
+    """bench/scale/run.py on two hosts without dockerd: six container ports, two probed, NB
     topped up to 200 ports (and emptied again)."""
     if os.geteuid() != 0:
         pytest.skip("needs root (namespaces, Open vSwitch, OVN)")
     if importlib.util.find_spec("matplotlib") is None:
         pytest.skip("the bench extra is missing (make bench-deps installs it)")
-    done = subprocess.run([sys.executable, "-m", "bench.scale", "--hosts", "2", "--ports", "6",
+    done = subprocess.run([sys.executable, "-m", "bench.scale.run", "--hosts", "2", "--ports", "6",
                            "--sample", "2", "--nb-ports", "200", "--idle", "1", "--out",
                            str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, f"stderr:\n{done.stderr[-4000:]}\nstdout:\n{done.stdout[-4000:]}"

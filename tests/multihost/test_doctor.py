@@ -20,7 +20,7 @@ import sys
 import pytest
 
 from dockovn.deploy import procs
-from dockovn.network.diagnose.doctor.checkup import CHECKS
+from dockovn.diagnose.doctor.checkup import CHECKS
 
 from tests.multihost.test_multihost import (create_network, ip_of, nbctl, network_on, pings,
                                             run, sbctl)

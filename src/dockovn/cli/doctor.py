@@ -10,8 +10,8 @@ from rich.table import Table
 from dockovn.cli.common import console, host_connection
 from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST
 from dockovn.host.ovs import DEFAULT_OVS_DB
-from dockovn.network.diagnose.doctor import checkup
-from dockovn.network.diagnose.doctor.findings import HOST, Severity, failed
+from dockovn.diagnose.doctor import checkup
+from dockovn.diagnose.doctor.findings import HOST, Severity, failed
 from dockovn.network.overlay.driver import DEFAULT_MTU
 from dockovn.plugin.server import PLUGIN_DIR
 

@@ -11,8 +11,8 @@ from rich.tree import Tree
 
 from dockovn.cli.common import console, host_connection, open_northbound
 from dockovn.host.ovs import DEFAULT_OVS_DB
-from dockovn.network.diagnose.topology import model
-from dockovn.network.diagnose.topology.graph import graph
+from dockovn.diagnose.topology import model
+from dockovn.diagnose.topology.graph import graph
 from dockovn.ovn.sb import Southbound
 
 # .dot/.gv: the DOT source itself (no Graphviz binary needed); the rest through `dot`.

@@ -10,8 +10,8 @@ from rich.markup import escape
 
 from dockovn.cli.common import console, host_connection, open_northbound
 from dockovn.host.ovs import DEFAULT_OVS_DB
-from dockovn.network.diagnose.trace import run as tracing
-from dockovn.network.diagnose.trace.endpoints import TraceInputError
+from dockovn.diagnose.trace import run as tracing
+from dockovn.diagnose.trace.endpoints import TraceInputError
 from dockovn.ovn.sb import Southbound
 
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from dockovn.cli import doctor as cli
-from dockovn.network.diagnose.doctor.findings import CLUSTER, fail, ok, skip, warn
+from dockovn.diagnose.doctor.findings import CLUSTER, fail, ok, skip, warn
 
 
 @pytest.fixture

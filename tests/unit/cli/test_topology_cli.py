@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from dockovn.cli import topology as cli
-from dockovn.network.diagnose.topology.model import build
+from dockovn.diagnose.topology.model import build
 
-from tests.unit.network.diagnose.topology.test_topology_graph import reads
+from tests.unit.diagnose.topology.test_topology_graph import reads
 
 
 @pytest.fixture

@@ -19,12 +19,12 @@ from typing import Callable
 from dockovn.deploy import procs
 from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST
 from dockovn.host.ovs import DEFAULT_OVS_DB
-from dockovn.network.diagnose.doctor import cluster_checks as cc
-from dockovn.network.diagnose.doctor import cluster_reads as creads
-from dockovn.network.diagnose.doctor import host_checks as hc
-from dockovn.network.diagnose.doctor import host_reads as hreads
-from dockovn.network.diagnose.doctor import servers, tunnel_traffic
-from dockovn.network.diagnose.doctor.findings import (CLUSTER, HOST, Finding, Severity, fail, failed,
+from dockovn.diagnose.doctor import cluster_checks as cc
+from dockovn.diagnose.doctor import cluster_reads as creads
+from dockovn.diagnose.doctor import host_checks as hc
+from dockovn.diagnose.doctor import host_reads as hreads
+from dockovn.diagnose.doctor import servers, tunnel_traffic
+from dockovn.diagnose.doctor.findings import (CLUSTER, HOST, Finding, Severity, fail, failed,
                                                       skip, warn, worst)
 from dockovn.network.api import DRIVER_NAME
 from dockovn.ovsdb import SslFiles, describe, use_ssl

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dockovn.deploy.raft import ClusterStatus
 from dockovn.network import external_ids
-from dockovn.network.diagnose.doctor.cluster_reads import NbProgress
-from dockovn.network.diagnose.doctor.facts import DockerFacts
-from dockovn.network.diagnose.doctor.findings import CLUSTER, Finding, fail, ok, warn
-from dockovn.network.diagnose.doctor.servers import MemberView
+from dockovn.diagnose.doctor.cluster_reads import NbProgress
+from dockovn.diagnose.doctor.facts import DockerFacts
+from dockovn.diagnose.doctor.findings import CLUSTER, Finding, fail, ok, warn
+from dockovn.diagnose.doctor.servers import MemberView
 from dockovn.ovn.nb import LogicalPort, LogicalSwitch
 from dockovn.ovn.sb import ChassisState
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from dockovn.deploy import central, raft
 from dockovn.network import external_ids
-from dockovn.network.diagnose.doctor.facts import ChassisRow
-from dockovn.network.diagnose.doctor.servers import MemberView
+from dockovn.diagnose.doctor.facts import ChassisRow
+from dockovn.diagnose.doctor.servers import MemberView
 from dockovn.ovn.nb import LogicalPort, LogicalSwitch, Northbound
 from dockovn.ovn.sb import Southbound
 from dockovn.ovsdb import SslFiles, describe

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dockovn.host.ovs import InterfaceState
 from dockovn.network import external_ids
-from dockovn.network.diagnose.doctor import tunnel_traffic
-from dockovn.network.diagnose.doctor.facts import (ChassisRow, ControllerFacts, DockerFacts,
+from dockovn.diagnose.doctor import tunnel_traffic
+from dockovn.diagnose.doctor.facts import (ChassisRow, ControllerFacts, DockerFacts,
                                                    DriverFacts, LocalAddress, Offload, OvsFacts,
                                                    TunnelTraffic)
-from dockovn.network.diagnose.doctor.findings import Finding, fail, ok, warn
+from dockovn.diagnose.doctor.findings import Finding, fail, ok, warn
 from dockovn.ovn.nb import LogicalPort, LogicalSwitch
 from dockovn.ovn.sb import Binding
 

@@ -21,8 +21,8 @@ from dockovn.host.ovs import LocalSwitch, OvsError
 from dockovn.host.unix_http import UnixHTTPConnection
 from dockovn.network import external_ids
 from dockovn.network.api import DRIVER_NAME
-from dockovn.network.diagnose.doctor import offload
-from dockovn.network.diagnose.doctor.facts import (ControllerFacts, DockerEndpoint, DockerFacts,
+from dockovn.diagnose.doctor import offload
+from dockovn.diagnose.doctor.facts import (ControllerFacts, DockerEndpoint, DockerFacts,
                                                    DriverFacts, LocalAddress, Offload, OvsFacts)
 
 APPCTL_TIMEOUT = 5.0

@@ -27,7 +27,7 @@ import re
 import subprocess
 from dataclasses import dataclass
 
-from dockovn.network.diagnose.doctor.facts import TunnelTraffic
+from dockovn.diagnose.doctor.facts import TunnelTraffic
 
 # Fewer packets than this, unanswered, may be a stray broadcast (an ARP for an address
 # nobody has is flooded to every chassis and never answered): not enough to call it.

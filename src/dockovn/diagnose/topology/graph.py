@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import graphviz
 
-from dockovn.network.diagnose.topology.model import Container, Host, Topology
+from dockovn.diagnose.topology.model import Container, Host, Topology
 
 FONT = "Helvetica"
 UP = {"style": "filled,rounded", "fillcolor": "#d9f2d9", "color": "#2e7d32"}

@@ -23,9 +23,9 @@ import time
 from dataclasses import dataclass
 
 from dockovn.host.ovs import LocalSwitch, OvsError
-from dockovn.network.diagnose.trace import endpoints as ends
-from dockovn.network.diagnose.trace import output as out
-from dockovn.network.diagnose.trace.verdict import ChassisFacts, Facts, Verdict, decide
+from dockovn.diagnose.trace import endpoints as ends
+from dockovn.diagnose.trace import output as out
+from dockovn.diagnose.trace.verdict import ChassisFacts, Facts, Verdict, decide
 from dockovn.network.policy.model import GROUP_PREFIX, POLICY, POLICY_SPEC
 from dockovn.ovn import nb_cfg
 from dockovn.ovn.nb import Northbound, NorthboundError

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dockovn.network.diagnose.trace import output as out
-from dockovn.network.diagnose.trace.endpoints import ISOLATED, Pair
+from dockovn.diagnose.trace import output as out
+from dockovn.diagnose.trace.endpoints import ISOLATED, Pair
 from dockovn.ovn.sb import Binding
 
 THROUGH = "through"

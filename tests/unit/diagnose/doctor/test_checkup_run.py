@@ -7,15 +7,15 @@ import dataclasses
 
 import pytest
 
-from dockovn.network.diagnose.doctor import checkup, servers, tunnel_traffic
-from dockovn.network.diagnose.doctor import cluster_reads as creads
-from dockovn.network.diagnose.doctor import host_reads as hreads
-from dockovn.network.diagnose.doctor.cluster_reads import NbProgress
-from dockovn.network.diagnose.doctor.facts import ControllerFacts, DriverFacts, Offload
-from dockovn.network.diagnose.doctor.findings import Severity
+from dockovn.diagnose.doctor import checkup, servers, tunnel_traffic
+from dockovn.diagnose.doctor import cluster_reads as creads
+from dockovn.diagnose.doctor import host_reads as hreads
+from dockovn.diagnose.doctor.cluster_reads import NbProgress
+from dockovn.diagnose.doctor.facts import ControllerFacts, DriverFacts, Offload
+from dockovn.diagnose.doctor.findings import Severity
 from dockovn.ovn.sb import ChassisState
 
-from tests.unit.network.diagnose.doctor.test_host_checks import (ADDRESSES, BOUND, CHASSIS, DOCKER,
+from tests.unit.diagnose.doctor.test_host_checks import (ADDRESSES, BOUND, CHASSIS, DOCKER,
                                                                  EP, OVS, PORT, SWITCH)
 
 

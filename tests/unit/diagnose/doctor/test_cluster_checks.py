@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dockovn.deploy.raft import ClusterStatus
 from dockovn.network import external_ids as ids
-from dockovn.network.diagnose.doctor import cluster_checks as cc
-from dockovn.network.diagnose.doctor.cluster_reads import NbProgress
-from dockovn.network.diagnose.doctor.facts import DockerEndpoint, DockerFacts
-from dockovn.network.diagnose.doctor.findings import CLUSTER, Severity
-from dockovn.network.diagnose.doctor.servers import MemberView
+from dockovn.diagnose.doctor import cluster_checks as cc
+from dockovn.diagnose.doctor.cluster_reads import NbProgress
+from dockovn.diagnose.doctor.facts import DockerEndpoint, DockerFacts
+from dockovn.diagnose.doctor.findings import CLUSTER, Severity
+from dockovn.diagnose.doctor.servers import MemberView
 from dockovn.ovn.nb import LogicalPort, LogicalSwitch
 from dockovn.ovn.sb import ChassisState
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from dockovn.network.diagnose.doctor import checkup
-from dockovn.network.diagnose.doctor.findings import Severity, fail, failed, ok, skip, warn, worst
+from dockovn.diagnose.doctor import checkup
+from dockovn.diagnose.doctor.findings import Severity, fail, failed, ok, skip, warn, worst
 
 
 def test_a_problem_must_say_what_to_do():

@@ -7,11 +7,11 @@ import dataclasses
 
 from dockovn.host.ovs import InterfaceState
 from dockovn.network import external_ids as ids
-from dockovn.network.diagnose.doctor import host_checks as hc
-from dockovn.network.diagnose.doctor.facts import (ChassisRow, ControllerFacts, DockerEndpoint,
+from dockovn.diagnose.doctor import host_checks as hc
+from dockovn.diagnose.doctor.facts import (ChassisRow, ControllerFacts, DockerEndpoint,
                                                    DockerFacts, DriverFacts, LocalAddress, Offload,
                                                    OvsFacts, TunnelTraffic)
-from dockovn.network.diagnose.doctor.findings import Severity
+from dockovn.diagnose.doctor.findings import Severity
 from dockovn.ovn.nb import LogicalPort, LogicalSwitch
 from dockovn.ovn.sb import Binding
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from dockovn.network.diagnose.doctor import servers
+from dockovn.diagnose.doctor import servers
 
 
 class FakeOvsdb:

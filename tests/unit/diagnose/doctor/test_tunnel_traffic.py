@@ -1,7 +1,7 @@
 """Tunnel liveness from `ovs-ofctl dump-ports` counters."""
 
-from dockovn.network.diagnose.doctor import tunnel_traffic as tt
-from dockovn.network.diagnose.doctor.facts import TunnelTraffic
+from dockovn.diagnose.doctor import tunnel_traffic as tt
+from dockovn.diagnose.doctor.facts import TunnelTraffic
 
 OF15 = """OFPST_PORT reply (OF1.5) (xid=0x2): 3 ports
   port LOCAL: rx pkts=0, bytes=0, drop=0, errs=0, frame=0, over=0, crc=0

@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 from dockovn.network import external_ids as X
-from dockovn.network.diagnose.topology.model import Reads, build
-from dockovn.network.diagnose.topology.graph import (container_node, graph, network_node,
+from dockovn.diagnose.topology.model import Reads, build
+from dockovn.diagnose.topology.graph import (container_node, graph, network_node,
                                                      router_node, service_node)
 from dockovn.network.services.model import ServiceLb
 from dockovn.ovn.lb import LoadBalancer

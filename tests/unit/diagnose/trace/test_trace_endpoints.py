@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockovn.network.diagnose.trace.endpoints import (ISOLATED, ROUTED, SAME_NETWORK, Endpoint,
+from dockovn.diagnose.trace.endpoints import (ISOLATED, ROUTED, SAME_NETWORK, Endpoint,
                                                       TraceInputError, choose_pair,
                                                       openflow_microflow, ovn_microflow,
                                                       resolve)

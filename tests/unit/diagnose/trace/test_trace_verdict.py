@@ -18,9 +18,9 @@ import os
 
 import pytest
 
-from dockovn.network.diagnose.trace import output as out
-from dockovn.network.diagnose.trace import verdict as tv
-from dockovn.network.diagnose.trace.endpoints import ISOLATED, ROUTED, SAME_NETWORK, Endpoint, Pair
+from dockovn.diagnose.trace import output as out
+from dockovn.diagnose.trace import verdict as tv
+from dockovn.diagnose.trace.endpoints import ISOLATED, ROUTED, SAME_NETWORK, Endpoint, Pair
 from dockovn.ovn.sb import Binding
 
 HERE = os.path.join(os.path.dirname(__file__), "trace_outputs")

@@ -1,0 +1,1 @@
+"""The failover window of a three-member Raft central (``run``)."""

@@ -1,0 +1,1 @@
+"""Names across hosts, measured on the two-host harness (``run``)."""

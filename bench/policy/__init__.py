@@ -1,0 +1,1 @@
+"""Network policy on the two-host harness (``run``)."""
