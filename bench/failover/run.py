@@ -25,7 +25,7 @@ from dockovn.deploy import procs
 from tests.support import multihost
 
 IMAGE = "dockovn/busybox"
-TARGET_S = 10.0  # issue 14: with the default election timer
+TARGET_S = 10.0  # seconds: the goal with the default election timer
 
 
 def nb_leader(cluster):

@@ -30,7 +30,7 @@ from tests.support import multihost
 
 IMAGE = "dockovn/busybox"
 SUBNET = "10.216.0.0/24"
-FRESHNESS_TARGET = 1.0  # p95, seconds (issue 13)
+FRESHNESS_TARGET = 1.0  # p95, seconds: the goal for a name to resolve on another host
 
 
 def boot_clock() -> float:

@@ -18,7 +18,7 @@ TARGET_SCALING = 1.5            # per-container cost, largest network / smallest
 TARGET_RUN_RATIO = 1.25         # docker run on dockovn / on the bridge
 TARGET_CONNECT_P95_S = 1.0
 TARGET_RSS_MB = 150.0
-TARGET_FLOOR_RATIO = 1.3        # dockovn CreateEndpoint+Join / its floor (issue 18)
+TARGET_FLOOR_RATIO = 1.3        # dockovn CreateEndpoint+Join / its floor: the goal
 
 
 def ms(seconds: float) -> str:

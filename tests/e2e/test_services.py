@@ -1,4 +1,4 @@
-"""Services (issue 7) through a real dockerd and OVN: the registry filled from container
+"""Services through a real dockerd and OVN: the registry filled from container
 labels, a load-balanced VIP with OVN health checks, and the client-side balancer
 running inside a container's network namespace."""
 

@@ -258,7 +258,7 @@ def test_concurrent_address_requests_from_two_hosts_never_collide(mh):
 
 
 def test_gateway_egress_routing_and_ipv6_across_hosts(mh, tmp_path):
-    """Issue 6 on two hosts: the gateway answers on each, both reach an "outside"
+    """Gateways on two hosts: the gateway answers on each, both reach an "outside"
     server on the underlay, a named router routes between networks across hosts,
     and IPv6 crosses the tunnel."""
     c = mh.cluster

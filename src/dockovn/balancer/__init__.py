@@ -1,4 +1,4 @@
-"""Client-side load balancing over dockovn services (issue 7), after Netflix Ribbon.
+"""Client-side load balancing over dockovn services, after Netflix Ribbon.
 
 A container started with ``--label dockovn.service=orders --label dockovn.port=8080``
 is registered in OVN Northbound; any Python process that can reach NB balances

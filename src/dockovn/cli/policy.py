@@ -1,4 +1,4 @@
-"""`dockovn policy ...`: which containers may open connections to which (issue 15)."""
+"""`dockovn policy ...`: which containers may open connections to which."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`dockovn service ...`: the service registry and load-balanced VIPs (issue 7)."""
+"""`dockovn service ...`: the service registry and load-balanced VIPs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`dockovn trace SRC DST`: whether a packet gets through, and if not, why (issue 16)."""
+"""`dockovn trace SRC DST`: whether a packet gets through, and if not, why."""
 
 from __future__ import annotations
 

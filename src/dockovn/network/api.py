@@ -14,7 +14,6 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dockovn.ovn.nb import NorthboundError
 
 
 class Message(BaseModel):
@@ -192,15 +191,10 @@ DRIVER_NAME = os.environ.get("DOCKOVN_DRIVER_NAME") or "dockovn"
 
 
 class DriverError(Exception):
-    """A request that was understood but cannot be done; the message goes to the user."""
+    """A request that was understood but cannot be done; the message goes to the user.
 
-
-def nb_call(what: str, fn, *args):
-    """Run an OVN Northbound write; its failure becomes a DriverError saying ``what``."""
-    try:
-        return fn(*args)
-    except NorthboundError as exc:
-        raise DriverError(f"{what}: {exc}") from exc
+    The protocol layer knows only this error: each backend translates its own (OVN's,
+    Neutron's, the host's) into it, saying what the request could not do and why."""
 
 
 class NetworkDriver(Protocol):

@@ -39,8 +39,8 @@ from dockovn.network.api import (
     JoinRequest,
     NetworkRequest,
     StaticRoute,
-    nb_call,
 )
+from dockovn.network.overlay.northbound import nb_call
 from dockovn.network.policy import membership
 from dockovn.network.policy.manager import read_policies
 from dockovn.network.policy.model import PolicyError, port_labels

@@ -36,8 +36,8 @@ from dockovn.network.api import (
     RequestAddressRequest,
     RequestPoolReply,
     RequestPoolRequest,
-    nb_call,
 )
+from dockovn.network.overlay.northbound import nb_call
 from dockovn.ovn.nb import AllocationRefused, Northbound, NorthboundError, PoolNotFound
 
 LOG = logging.getLogger(__name__)

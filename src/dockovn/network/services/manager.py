@@ -1,4 +1,4 @@
-"""Services (issue 7): one name for a set of containers, kept in OVN Northbound.
+"""Services: one name for a set of containers, kept in OVN Northbound.
 
 Two halves, both in NB so that every host sees them:
 
