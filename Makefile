@@ -48,16 +48,16 @@ bench-deps: deps $(VENV)/.bench-installed
 # would if it is not running; writes bench/results/. `make bench BENCH_ARGS=--help` for options.
 bench: bench-deps
 	$(PY) -m bench.request_path.run $(BENCH_ARGS)
-	$(PY) -m bench.names $(BENCH_NAMES_ARGS)
-	$(PY) -m bench.failover $(BENCH_FAILOVER_ARGS)
-	$(PY) -m bench.policy $(BENCH_POLICY_ARGS)
+	$(PY) -m bench.names.run $(BENCH_NAMES_ARGS)
+	$(PY) -m bench.failover.run $(BENCH_FAILOVER_ARGS)
+	$(PY) -m bench.policy.run $(BENCH_POLICY_ARGS)
 
 # Scale (bench/scale/run.py, not part of `bench`): 2, 5 and 10 hosts in namespaces without
 # dockerd (its plugin calls replayed), 1,000 container ports; writes bench/results/scale.*.
 # About 11 minutes here; `make bench-scale BENCH_SCALE_ARGS=--help` for options.
 BENCH_SCALE_ARGS ?=
 bench-scale: bench-deps
-	$(PY) -m bench.scale $(BENCH_SCALE_ARGS)
+	$(PY) -m bench.scale.run $(BENCH_SCALE_ARGS)
 
 # The request path's hot spots next to what they replaced (bench/request_path/hotpaths.py, ~1 minute).
 bench-hotpaths: bench-deps

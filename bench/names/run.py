@@ -10,7 +10,7 @@
 
 Times inside containers come from /proc/uptime (the host's boot clock, 10 ms
 steps; busybox's date has no sub-second format). Targets are reported, never
-asserted. `python -m bench.names [--trials N] [--queries N] [--out DIR]`.
+asserted. `python -m bench.names.run [--trials N] [--queries N] [--out DIR]`.
 """
 
 from __future__ import annotations
