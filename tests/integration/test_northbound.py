@@ -98,7 +98,7 @@ def test_a_map_insert_leaves_an_existing_key_alone(nb):
     setkey would overwrite). Claims of addresses rely on it."""
     from ovsdbapp.backend.ovs_idl import command as ovs_command
 
-    from dockovn.ovn.mutations import insert_key
+    from dockovn.ovsdb import insert_key
 
     class Insert(ovs_command.BaseCommand):
         def __init__(self, api, key, value):

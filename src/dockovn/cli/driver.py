@@ -30,7 +30,7 @@ from dockovn.network.underlay.driver import UnderlayDriver
 from dockovn.network.underlay.gc import UnderlayCollector
 from dockovn.network.underlay.ipam import NeutronIpam
 from dockovn.ovn.nb import Northbound
-from dockovn.ovsdb import SslFiles
+from dockovn.ovsdb import SslFiles, internals
 from dockovn.plugin.server import PLUGIN_DIR, PluginApp, serve, socket_path
 
 LOG = logging.getLogger("dockovn.driver")
@@ -185,6 +185,13 @@ def write_pidfile(path: str) -> None:
 @underlay_options
 def driver_command(**kwargs) -> None:
     """Run the Docker network plugin in the foreground."""
+    # Refuse to start on python-ovs/ovsdbapp internals other than the ones this code was
+    # written against: a changed one drops address claims or misreports timeouts
+    # without an error of its own (dockovn/ovsdb/internals.py lists them).
+    try:
+        internals.check()
+    except internals.InternalsChanged as exc:
+        raise click.ClickException(str(exc)) from exc
     if kwargs["mode"] == "underlay":
         kwargs["os_password"] = password_if_needed(kwargs["os_cloud"])
     run_driver(**kwargs)

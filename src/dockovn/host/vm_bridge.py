@@ -63,10 +63,10 @@ class _AccessPortCommand(ovs_command.BaseCommand):
         br = idlutils.row_by_value(self.api.idl, "Bridge", "name", self.bridge)
         if idlutils.row_by_value(self.api.idl, "Port", "name", self.name, None) is not None:
             raise OvsError(f"port {self.name} already exists")
-        iface = txn.insert(self.api._tables["Interface"])
+        iface = txn.insert(self.api.tables["Interface"])
         iface.name = self.name
         iface.external_ids = self.external_ids
-        port = txn.insert(self.api._tables["Port"])
+        port = txn.insert(self.api.tables["Port"])
         port.name = self.name
         port.tag = self.tag
         port.interfaces = [iface]

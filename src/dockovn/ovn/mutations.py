@@ -1,4 +1,4 @@
-"""Commands (and a mutation) that change part of a column without reading the rest of it.
+"""Commands that change part of a column without reading the rest of it.
 
 python-ovs turns a whole column into Python objects whenever it is read: a switch's
 ``ports`` with 1,000 ports takes ~3 ms (a Row object per port). ovsdbapp's
@@ -33,7 +33,8 @@ class RemoveFromColumn(ovs_command.BaseCommand):
             if self.if_exists:
                 return
             raise idlutils.RowNotFound(table=self.table, col="record", match=self.record)
-        remove = row.delkey if row._table.columns[self.column].type.is_map() else row.delvalue
+        is_map = self.api.tables[self.table].columns[self.column].type.is_map()
+        remove = row.delkey if is_map else row.delvalue
         for value in self.values:
             remove(self.column, value)
 
@@ -53,12 +54,3 @@ class JoinGroups(ovs_command.BaseCommand):
             if row is not None:
                 row.addvalue("ports", self.lsp_command.result)
 
-
-def insert_key(row, column: str, key: str, value: str) -> None:
-    """Add ``key=value`` to a map column of ``row`` in the transaction under way, unless
-    the server's row has the key already: OVSDB's mutate "insert" leaves an existing key
-    alone. (python-ovs's ``setkey`` deletes the key first, so the later of two writers
-    would win instead.) It records the mutation the way ``setkey`` does, without the
-    delete: python-ovs has no public call for it."""
-    row._idl.txn._txn_rows[row.uuid] = row
-    row._mutations.setdefault("_inserts", {}).setdefault(column, {})[key] = value

@@ -9,8 +9,7 @@ from typing import Callable
 from ovsdbapp.backend.ovs_idl import command as ovs_command
 from ovsdbapp.backend.ovs_idl import idlutils
 
-from dockovn.ovn.mutations import insert_key
-from dockovn.ovsdb import column_value
+from dockovn.ovsdb import column_value, insert_key
 
 
 @dataclass(frozen=True)

@@ -1,143 +1,22 @@
-"""Opening ovsdbapp APIs: shared by the OVN (NB, SB) and host (local OVS) layers."""
+"""Opening, closing and using ovsdbapp APIs: the connection side of dockovn.ovsdb."""
 
 from __future__ import annotations
 
 import functools
 import logging
 import os
-import queue
-import threading
 import time
 
 from dataclasses import dataclass
 
-import ovs.db.data
-import ovs.poller
 from ovs.stream import Stream
-from ovsdbapp import exceptions as ovsdbapp_exceptions
-from ovsdbapp.backend.ovs_idl import connection, idlutils, transaction
+from ovsdbapp.backend.ovs_idl import connection, idlutils
 
 from dockovn import deadline
+from dockovn.ovsdb import internals
+from dockovn.ovsdb.transaction import NotApplied, OutcomeUnknown
 
 LOG = logging.getLogger(__name__)
-
-
-class _TimedOut(ovsdbapp_exceptions.TimeoutException):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.timeout = kwargs["timeout"]
-
-
-class NotApplied(_TimedOut):
-    """The transaction timed out before it was sent: it never will be."""
-
-
-class OutcomeUnknown(_TimedOut):
-    """The transaction was sent and no answer came in time: it may still commit."""
-
-
-class _Cancelled(Exception):
-    pass
-
-
-class BoundedTransaction(transaction.Transaction):
-    """ovsdbapp's transaction, with two changes for a request path:
-
-    - A timeout means what it says. ovsdbapp keeps a timed-out transaction queued and
-      commits it later, after the caller was told it failed. Here a transaction that
-      times out is cancelled: if it has not been sent yet it never will be
-      (``NotApplied``); if it is already on its way, the caller waits a short grace for
-      the server's answer and gets it, or ``OutcomeUnknown``.
-    - Reads do not wait behind writes. ovsdbapp holds the connection lock (which our
-      cache reads take) while it waits for the server's answer; here the lock is let go
-      during that wait, so a slow NB delays writes only. The cache does not change
-      meanwhile (only this thread runs the IDL); readers may see this transaction's
-      own pending rows, never half-made ones.
-    """
-
-    GRACE = deadline.ANSWER_GRACE  # seconds to wait for the answer to a sent transaction
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.cancelled = threading.Event()
-        self.sent = threading.Event()
-
-    def pre_commit(self, txn):
-        if self.cancelled.is_set():
-            raise _Cancelled()  # do_commit aborts the IDL transaction and reports this
-        lock = self.ovsdb_connection.lock
-
-        def commit_block():
-            while True:
-                status = txn.commit()
-                if status != txn.INCOMPLETE:
-                    return status
-                self.sent.set()
-                txn.idl.run()
-                poller = ovs.poller.Poller()
-                txn.idl.wait(poller)
-                txn.wait(poller)
-                lock.release()  # held once, by this (the connection's) thread
-                try:
-                    poller.block()
-                finally:
-                    lock.acquire()
-
-        txn.commit_block = commit_block
-
-    def commit(self):
-        left = deadline.remaining()
-        if left is not None:
-            if left <= 0:  # the request was answered already: change nothing behind it
-                raise NotApplied(commands=self.commands, timeout=0,
-                                 cause="the request's time is up")
-            self.timeout = min(self.timeout, left)
-        self.ovsdb_connection.queue_txn(self)
-        try:
-            result = self.results.get(timeout=self.timeout)
-        except queue.Empty:
-            self.cancelled.set()
-            try:
-                result = self.results.get(timeout=self.GRACE if self.sent.is_set() else 0.5)
-            except queue.Empty:
-                if self.sent.is_set():
-                    raise OutcomeUnknown(commands=self.commands, timeout=self.timeout,
-                                         cause="sent, no answer yet: it may still apply"
-                                         ) from None
-                raise NotApplied(commands=self.commands, timeout=self.timeout,
-                                 cause="not sent; it will not be") from None
-        if isinstance(result, idlutils.ExceptionResult):
-            if isinstance(result.ex, _Cancelled):
-                raise NotApplied(commands=self.commands, timeout=self.timeout,
-                                 cause="not sent; it will not be")
-            if _gave_up_retrying(result.ex):
-                # Every try came back "try again" (no Raft leader, say). A try that went
-                # out just as the connection dropped may still have applied on the old
-                # leader: only a transaction never sent is known not to have.
-                unknown = OutcomeUnknown if self.sent.is_set() else NotApplied
-                raise unknown(commands=self.commands, timeout=self.timeout,
-                              cause="the database kept asking to try again")
-            # The caller reports the failure (a refused write is often expected, e.g. a
-            # unique name taken by another host): the traceback only at debug level.
-            LOG.debug("transaction failed: %s", result.tb)
-            if self.check_error:
-                raise result.ex
-        return result
-
-
-def _gave_up_retrying(exc: Exception) -> bool:
-    """ovsdbapp's own ways of saying it stopped re-running a TRY_AGAIN transaction."""
-    return isinstance(exc, ovsdbapp_exceptions.TimeoutException) \
-        or (isinstance(exc, RuntimeError) and str(exc) == "OVS transaction timed out")
-
-
-class BoundedTransactions:
-    """Mixin for the OVN API classes: every transaction is a ``BoundedTransaction``.
-    (Local OVS keeps ovsdbapp's own, which knows how to wait for ovs-vswitchd.)"""
-
-    def create_transaction(self, check_error=False, log_errors=True, **kwargs):
-        return BoundedTransaction(self, self.ovsdb_connection, self.ovsdb_connection.timeout,
-                                  check_error, log_errors)
 
 
 class OwnConnection:
@@ -178,6 +57,7 @@ def use_ssl(files: SslFiles | None) -> None:
     Stream.ssl_set_ca_cert_file(files.ca)
 
 
+# (python-ovs raises a back-off under 1 s to 1 s: the minimum is 1 s in effect)
 CLUSTER_MIN_BACKOFF_MS, CLUSTER_MAX_BACKOFF_MS = 200, 1000
 
 
@@ -188,6 +68,8 @@ class ThreadedIdl(connection.OvsdbIdl):
     buys nothing (the connection lock, which every cache read takes, stays held while an
     update is parsed) and costs a GIL hand-off per row: the thread parsing the update
     that answers a request's transaction queues behind every other thread, once per row.
+    ``cooperative_yield`` is python-ovs's documented hook for this; internals.check()
+    makes sure ovsdbapp's sleep is still in it.
     """
 
     def cooperative_yield(self):
@@ -226,7 +108,7 @@ def open_api(api_class, remote: str, schema_name: str, timeout: float,
         # on followers while an election runs (measured: 15 s to write again after the
         # leader died). Any member will do (followers pass writes on to the leader, and a
         # conditional write made on a stale read is re-run), and 1 s at most between tries.
-        idl._session.reconnect.set_backoff(CLUSTER_MIN_BACKOFF_MS, CLUSTER_MAX_BACKOFF_MS)
+        internals.set_reconnect_backoff(idl, CLUSTER_MIN_BACKOFF_MS, CLUSTER_MAX_BACKOFF_MS)
     conn = connection.Connection(idl, timeout=timeout)
     return api_class(conn)
 
@@ -261,43 +143,9 @@ def reading(method):
     return wrapper
 
 
-def column_value(row, column: str):
-    """``getattr(row, column)`` for a cached row, in time proportional to its size only.
-
-    python-ovs's ``Row.__getattr__`` rebuilds a set or map column through
-    ``Datum.from_python`` (re-validating every element) before converting it: ~3 ms for
-    a pool of 1,000 addresses, read several times per RequestAddress. A row with no
-    change pending in a transaction of ours is converted straight from its datum; one
-    with changes pending is left to python-ovs, which merges them in."""
-    data = row._data  # python-ovs keeps them private; Row.__getattr__ reads the same
-    if row._changes or row._mutations or data is None or column not in data:
-        return getattr(row, column)
-    return data[column].to_python(row._uuid_to_row)
-
-
-def map_value(row, column: str, key: str) -> str | None:
-    """``getattr(row, column).get(key)`` for a cached row's map of strings, in constant
-    time: one key looked up in the datum, the map not converted (see column_value)."""
-    data = row._data
-    if row._changes or row._mutations or data is None or column not in data:
-        return getattr(row, column).get(key)
-    atom = data[column].values.get(ovs.db.data.Atom.new(key))
-    return None if atom is None else atom.value
-
-
-def set_has(row, column: str, value: str) -> bool:
-    """``value in getattr(row, column)`` for a cached row's set of strings, in constant
-    time (see column_value)."""
-    data = row._data
-    if row._changes or row._mutations or data is None or column not in data:
-        return value in getattr(row, column)
-    return ovs.db.data.Atom.new(value) in data[column].values
-
-
 def connected(api) -> bool:
     """Whether the IDL's session to the server is up right now."""
-    session = getattr(api.idl, "_session", None)  # python-ovs keeps it private
-    return session is None or session.is_connected()
+    return internals.session_connected(api.idl)  # python-ovs 3.6's Idl has no is_connected()
 
 
 def wait_connected(api, seconds: float) -> bool:
