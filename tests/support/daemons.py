@@ -30,12 +30,16 @@ class OvsdbServer:
         return f"unix:{self.sock}"
 
     @property
+    def db(self) -> str:
+        return os.path.join(self.folder, "db.db")
+
+    @property
     def pidfile(self) -> str:
         return os.path.join(self.folder, "ovsdb-server.pid")
 
     def start(self) -> "OvsdbServer":
         os.makedirs(self.folder, exist_ok=True)
-        db = os.path.join(self.folder, "db.db")
+        db = self.db
         procs.ensure_db(db, self.schema, "test")
         procs.run(["ovsdb-server", db, f"--remote=punix:{self.sock}", f"--pidfile={self.pidfile}",
                    "--detach", "--no-chdir", f"--log-file={self.folder}/ovsdb-server.log",

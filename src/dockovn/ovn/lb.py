@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from ovsdbapp.backend.ovs_idl import command as ovs_command
 from ovsdbapp.backend.ovs_idl import idlutils
 
-from dockovn.ovn.mutations import RemoveFromColumn
+from dockovn.ovn.mutations import DestroyIfExists, RemoveFromColumn
 from dockovn.ovn.nb import AllocationRefused, Northbound, NorthboundError, PoolNotFound
+from dockovn.ovn.writes import WRITE_ID, new_token, written_by
 from dockovn.ovsdb import commit, connected, reading
 
 PROTOCOL = "tcp"  # OVN health checks probe TCP (or UDP); services here are TCP
@@ -119,9 +120,16 @@ class _Create(ovs_command.BaseCommand):
         super().__init__(api)
         self.spec = spec
         self._row = None
+        self.token = new_token()  # the same in every run of this command
 
     def run_idl(self, txn):
         spec = self.spec
+        self._row = None  # a re-run starts afresh
+        for row in self.api.tables["Load_Balancer"].rows.values():
+            if written_by(row.external_ids, self.token):
+                # A re-run after a lost answer: the first run made it all.
+                self.result = str(row.uuid)
+                return
         if spec.reserve_in:
             pool = idlutils.row_by_value(self.api.idl, "Address_Set", "name", spec.reserve_in,
                                          None)
@@ -149,7 +157,7 @@ class _Create(ovs_command.BaseCommand):
         # With no (healthy) backend, answer a TCP RST at once instead of letting
         # the client time out on a VIP that silently drops.
         lb.options = {"reject": "true"}
-        lb.external_ids = spec.external_ids
+        lb.external_ids = {**spec.external_ids, WRITE_ID: self.token}
         if spec.health_check is not None:
             check = txn.insert(tables["Load_Balancer_Health_Check"])
             check.vip = spec.vip
@@ -200,18 +208,6 @@ class _SetColumns(ovs_command.BaseCommand):
         for column, value in self.columns.items():
             if getattr(row, column) != value:
                 setattr(row, column, value)
-
-
-class _DestroyIfExists(ovs_command.BaseCommand):
-    def __init__(self, api, table: str, row_uuid: str):
-        super().__init__(api)
-        self.table = table
-        self.row_uuid = uuidlib.UUID(row_uuid)
-
-    def run_idl(self, txn):
-        row = self.api.tables[self.table].rows.get(self.row_uuid)
-        if row is not None:
-            row.delete()
 
 
 class LoadBalancers:
@@ -270,7 +266,7 @@ class LoadBalancers:
         already is fine."""
         commands = []
         for r in removals:
-            commands.append(_DestroyIfExists(self.api, "Load_Balancer", r.lb_uuid))
+            commands.append(DestroyIfExists(self.api, "Load_Balancer", r.lb_uuid))
             commands.append(self.api.lsp_del(r.switch_port, if_exists=True))
             commands.append(self.api.lr_del(r.router, if_exists=True))
             if r.release_from and r.release:

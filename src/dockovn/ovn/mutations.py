@@ -10,6 +10,8 @@ named.
 
 from __future__ import annotations
 
+import uuid
+
 from ovsdbapp.backend.ovs_idl import command as ovs_command
 from ovsdbapp.backend.ovs_idl import idlutils
 
@@ -37,6 +39,22 @@ class RemoveFromColumn(ovs_command.BaseCommand):
         remove = row.delkey if is_map else row.delvalue
         for value in self.values:
             remove(self.column, value)
+
+
+class DestroyIfExists(ovs_command.BaseCommand):
+    """Delete a row of a root table by UUID; one gone already is fine. (ovsdbapp's
+    db_destroy fails on a missing row: a re-run after a lost answer would report the
+    delete it had just made as an error.)"""
+
+    def __init__(self, api, table: str, row_uuid):
+        super().__init__(api)
+        self.table = table
+        self.row_uuid = uuid.UUID(str(row_uuid))
+
+    def run_idl(self, txn):
+        row = self.api.tables[self.table].rows.get(self.row_uuid)
+        if row is not None:
+            row.delete()
 
 
 class JoinGroups(ovs_command.BaseCommand):

@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 
-from typing import Callable
 
 from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
-from dockovn.ovn.mutations import JoinGroups, RemoveFromColumn
-from dockovn.ovn.pools import (AddressPool, AllocateCommand, AllocationRefused, ClaimCommand,
-                               PoolNotFound, pool_of)
+from dockovn.ovn.address_pools import RECONNECT_GRACE, AddressPools
+from dockovn.ovn.errors import NorthboundError
+from dockovn.ovn.mutations import DestroyIfExists, JoinGroups, RemoveFromColumn
+# Re-exported: callers meet these answers from Northbound's pool methods.
+from dockovn.ovn.pools import AllocationRefused, PoolNotFound  # noqa: F401
 from dockovn.ovn.routers import DeleteRouterPort, EnsureRouter
-from dockovn.ovsdb import (BoundedTransactions, OwnConnection, SslFiles, close_api,
-                           column_value, commit, describe, map_value, open_api, reading,
-                           set_has, wait_connected)
+from dockovn.ovn.undo import UndoPort, UndoSwitch
+from dockovn.ovsdb import (BoundedTransactions, OutcomeUnknown, OwnConnection, SslFiles, close_api,
+                           column_value, commit, describe, open_api, reading, wait_connected)
 
 LOG = logging.getLogger(__name__)
 
@@ -35,14 +36,7 @@ LOG = logging.getLogger(__name__)
 # starting): the IDL connects and catches up once it is reachable.
 LOCAL_NB_SCHEMA = "/usr/share/ovn/ovn-nb.ovsschema"
 
-# Seconds a write waits for a lost NB session to come back before answering "unreachable"
-# (a Raft leader change is over in about one; see ovsdb.open_api's reconnect back-off).
-RECONNECT_GRACE = 3.0
-CLAIM_ROUNDS = 64  # tries of a claim that other hosts keep winning
-
-
-class NorthboundError(RuntimeError):
-    """A Northbound transaction failed or the DB could not be reached."""
+UNDO_PATIENCE = 300.0  # seconds to keep trying to undo a write whose answer was lost
 
 
 @dataclass(frozen=True)
@@ -121,7 +115,7 @@ class RouterAttachment:
     networks: tuple[str, ...]     # "10.0.0.1/24", "fd00::1/64": the gateway addresses
 
 
-class Northbound:
+class Northbound(AddressPools):
     """A persistent connection to the OVN Northbound DB."""
 
     def __init__(self, remote: str, timeout: float = 10.0, ssl: SslFiles | None = None):
@@ -218,9 +212,32 @@ class Northbound:
             ]
         try:
             self._commit(f"creating logical switch {name}", *commands)
-        except NorthboundError:
+        except NorthboundError as exc:
             if not self._landed("Logical_Switch", name, external_ids):
+                self._undo_if_unknown(exc, f"logical switch {name}",
+                                      UndoSwitch(self.api, name, external_ids))
                 raise
+
+    def _undo_if_unknown(self, exc: NorthboundError, what: str, undo) -> None:
+        """After a write whose outcome is unknown (sent, no answer), remove what it may
+        still make (see ovn/undo.py), in the background until NB takes it: the caller
+        answers "failed", so nothing of it may stay."""
+        if isinstance(exc.__cause__, OutcomeUnknown):
+            threading.Thread(target=self._undo, args=(what, undo), daemon=True,
+                             name="nb-undo").start()
+
+    def _undo(self, what: str, undo) -> None:
+        end = time.monotonic() + UNDO_PATIENCE
+        while True:
+            try:
+                self._commit(f"undoing {what}", undo)
+                return
+            except NorthboundError as exc:
+                if time.monotonic() >= end:
+                    LOG.warning("could not undo %s (%s); `dockovn gc` removes it if it "
+                                "landed", what, exc)
+                    return
+                time.sleep(1)
 
     def _landed(self, table: str, name: str, external_ids: dict[str, str]) -> bool:
         """Whether a write that failed had in fact committed: the row is there with what
@@ -240,7 +257,7 @@ class Northbound:
         for pool_name in pools:
             pool = self.pool(pool_name)
             if pool is not None:
-                commands.append(self.api.db_destroy("Address_Set", pool.uuid))
+                commands.append(DestroyIfExists(self.api, "Address_Set", pool.uuid))
         if router_port:
             commands.append(DeleteRouterPort(self.api, router_port))
         self._commit(f"deleting logical switch {name}", *commands)
@@ -278,8 +295,10 @@ class Northbound:
         try:
             self._commit(f"adding logical switch port {port_name}", lsp,
                          JoinGroups(self.api, lsp, port_groups))
-        except NorthboundError:
+        except NorthboundError as exc:
             if not self._landed("Logical_Switch_Port", port_name, external_ids):
+                self._undo_if_unknown(exc, f"logical switch port {port_name}",
+                                      UndoPort(self.api, switch_name, port_name, external_ids))
                 raise
 
     def delete_port(self, port_name: str, switch_name: str | None = None) -> None:
@@ -332,98 +351,3 @@ class Northbound:
             f"updating logical switch port {port_name}",
             self.api.db_set("Logical_Switch_Port", port_name, ("external_ids", external_ids)),
         )
-
-    # -- address pools (Address_Set rows) --------------------------------------------------
-
-    @reading
-    def pools(self) -> list[AddressPool]:
-        return [pool_of(r) for r in self.api.tables["Address_Set"].rows.values()]
-
-    @reading
-    def pool(self, name: str) -> AddressPool | None:
-        row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", name, None)
-        return pool_of(row) if row is not None else None
-
-    @reading
-    def pool_settings(self, name: str, *keys: str) -> dict[str, str] | None:
-        """These external_ids of a pool (those it has), None if there is no such pool: a
-        look-up per key, where ``pool()`` converts every address and claim."""
-        row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", name, None)
-        if row is None:
-            return None
-        found = {key: map_value(row, "external_ids", key) for key in keys}
-        return {key: value for key, value in found.items() if value is not None}
-
-    def create_pool(self, name: str, external_ids: dict[str, str]) -> None:
-        """Create an empty pool; fails if one of that name exists (the name is an index)."""
-        self._commit(f"creating address pool {name}",
-                     self.api.db_create("Address_Set", name=name, addresses=[],
-                                        external_ids=external_ids))
-
-    def delete_pool(self, name: str) -> None:
-        pool = self.pool(name)
-        if pool is None:
-            return
-        self._commit(f"deleting address pool {name}", self.api.db_destroy("Address_Set", pool.uuid))
-
-    def claim(self, pool_name: str, choose: Callable[[frozenset[str], int], str],
-              claim_prefix: str) -> str:
-        """Take ``choose(taken)`` from the pool, marked ``claim_prefix + address`` =
-        "<unix time> <claim>" in its external_ids, with no conflict with other writers
-        (see ``pools.ClaimCommand``); an address another host claimed at the same moment
-        is passed over and the choice made again (``choose(taken, claims lost so far)``,
-        which raises AllocationRefused to refuse).
-        Whoever adds to the pool otherwise sets the key too, and whoever removes an
-        address removes its key."""
-        value = f"{int(time.time())} {uuid.uuid4().hex[:12]}"
-        for attempt in range(CLAIM_ROUNDS):
-            address = self._pool_transaction(
-                ClaimCommand(self.api, pool_name, choose, claim_prefix, value, attempt),
-                pool_name)
-            with self.api.ovsdb_connection.lock:
-                row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", pool_name,
-                                            None)
-                if row is None:
-                    raise PoolNotFound(f"address pool {pool_name} does not exist")
-                if map_value(row, "external_ids", claim_prefix + address) == value:
-                    return address
-        raise NorthboundError(f"allocating from {pool_name}: other hosts took each address "
-                              f"tried ({CLAIM_ROUNDS} tries); try again")
-
-    def allocate(self, pool_name: str, choose: Callable[[frozenset[str]], str],
-                 note: Callable[[str], dict[str, str]] | None = None) -> str:
-        """Add ``choose(taken)`` to the pool in one transaction conditional on the whole
-        set; return it. ``note(address)`` gives external_ids to set on the pool in the
-        same transaction (e.g. which address is the gateway). ``choose`` raises
-        AllocationRefused to refuse (pool full, address taken); it reaches the caller
-        unchanged and nothing is written."""
-        return self._pool_transaction(AllocateCommand(self.api, pool_name, choose, note),
-                                      pool_name)
-
-    def _pool_transaction(self, command, pool_name: str) -> str:
-        if not wait_connected(self.api, RECONNECT_GRACE):
-            raise NorthboundError(f"allocating from {pool_name}: OVN central is unreachable "
-                                  f"(Northbound {self.remote} not connected)")
-        try:
-            with self.api.transaction(check_error=True) as txn:
-                txn.add(command)
-        except (PoolNotFound, AllocationRefused):
-            raise
-        except Exception as exc:
-            raise NorthboundError(f"allocating from {pool_name}: {describe(exc)}") from exc
-        if isinstance(command.result, (AllocationRefused, PoolNotFound)):
-            raise command.result
-        return command.result
-
-    def release(self, pool_name: str, address: str, forget: tuple[str, ...] = ()) -> None:
-        """Return an address to the pool (a set mutate: no conflict to check), and
-        drop the ``forget`` external_ids keys in the same transaction."""
-        row = idlutils.row_by_value(self.api.idl, "Address_Set", "name", pool_name, None)
-        if row is None or not set_has(row, "addresses", address):
-            return
-        commands = [RemoveFromColumn(self.api, "Address_Set", str(row.uuid), "addresses",
-                                     address, if_exists=True)]
-        if forget:
-            commands.append(RemoveFromColumn(self.api, "Address_Set", str(row.uuid),
-                                             "external_ids", *forget, if_exists=True))
-        self._commit(f"releasing {address} to {pool_name}", *commands)

@@ -61,15 +61,24 @@ class AllocateCommand(_PoolCommand):
     """
 
     def __init__(self, api, pool_name: str, choose: Callable[[frozenset[str]], str],
-                 note: Callable[[str], dict[str, str]] | None):
+                 note: Callable[[str], dict[str, str]] | None,
+                 done: Callable[[dict[str, str]], str | None] | None = None):
         super().__init__(api, pool_name)
         self.choose = choose
         self.note = note
+        self.done = done  # the pool's external_ids -> the address, if the intent holds
 
     def run_idl(self, txn):
         row = self._pool_row()
         if row is None:
             return
+        if self.done is not None:
+            # Already as wanted: another host's view of the same network got there first,
+            # or this very allocation committed and its answer was lost. Nothing to write.
+            address = self.done(column_value(row, "external_ids"))
+            if address is not None:
+                self.result = address
+                return
         row.verify("addresses")
         try:
             address = self.choose(frozenset(column_value(row, "addresses")))
@@ -111,8 +120,16 @@ class ClaimCommand(_PoolCommand):
             return
         # An address with a claim key is taken even if it is not in the set (a key left
         # behind would make every later claim of it lose).
-        keyed = {key[len(self.claim_prefix):] for key in column_value(row, "external_ids")
-                 if key.startswith(self.claim_prefix)}
+        keyed = set()
+        for key, value in column_value(row, "external_ids").items():
+            if not key.startswith(self.claim_prefix):
+                continue
+            if value == self.claim_value:
+                # This claim's own key: a run before this one committed and its answer
+                # was lost (the connection dropped). It holds the address already.
+                self.result = key[len(self.claim_prefix):]
+                return
+            keyed.add(key[len(self.claim_prefix):])
         try:
             address = self.choose(frozenset(column_value(row, "addresses")) | keyed,
                                   self.attempt)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from ovsdbapp.backend.ovs_idl import command as ovs_command
 
 from dockovn.ovn.nb import Northbound, NorthboundError
+from dockovn.ovn.writes import WRITE_ID, new_token, written_by
 from dockovn.ovsdb import reading
 
 
@@ -78,9 +79,14 @@ class _CreateGroups(ovs_command.BaseCommand):
         super().__init__(api)
         self.groups = groups
         self.meter = meter
+        self.token = new_token()  # the same in every run of this command
 
     def run_idl(self, txn):
         tables = self.api.tables
+        first = self.api.lookup("Port_Group", self.groups[0].name, default=None) \
+            if self.groups else None
+        if first is not None and written_by(first.external_ids, self.token):
+            return  # a re-run after a lost answer: the first run made them all
         if self.meter is not None and not any(
                 m.name == self.meter.name for m in tables["Meter"].rows.values()):
             band = txn.insert(tables["Meter_Band"])
@@ -92,7 +98,7 @@ class _CreateGroups(ovs_command.BaseCommand):
                 raise NorthboundError(f"port group {group.name} exists already")
             row = txn.insert(tables["Port_Group"])
             row.name = group.name
-            row.external_ids = group.external_ids
+            row.external_ids = {**group.external_ids, WRITE_ID: self.token}
             row.ports = [self.api.lookup("Logical_Switch_Port", p) for p in group.ports
                          if self.api.lookup("Logical_Switch_Port", p, default=None) is not None]
             acls = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 
 from ovsdbapp import exceptions as ovsdbapp_exceptions
 from ovsdbapp.backend.ovs_idl import idlutils, transaction
@@ -68,9 +69,19 @@ class BoundedTransaction(transaction.Transaction):
                 raise NotApplied(commands=self.commands, timeout=0,
                                  cause="the request's time is up")
             self.timeout = min(self.timeout, left)
-        self.ovsdb_connection.queue_txn(self)
+        started = time.monotonic()
         try:
-            result = self.results.get(timeout=self.timeout)
+            # ovsdbapp's queue holds one transaction: queue_txn would wait the connection's
+            # whole timeout for a place, whatever the request has left, then raise a bare
+            # "TXN queue is full". While the central fails over, many requests queue here.
+            self.ovsdb_connection.txns.put(self, timeout=self.timeout)
+        except queue.Full:
+            raise NotApplied(commands=self.commands, timeout=self.timeout,
+                             cause="earlier transactions still wait for the database; "
+                                   "not sent") from None
+        left = max(0.0, self.timeout - (time.monotonic() - started))
+        try:
+            result = self.results.get(timeout=left)
         except queue.Empty:
             self.cancelled.set()
             try:

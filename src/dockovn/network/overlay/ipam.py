@@ -306,7 +306,12 @@ class OvnIpam:
 
         try:
             if is_gateway:
-                ip = self.nb.allocate(name, choose, note)  # once per network: conditional
+                # Once per network, conditional on the whole pool; a gateway already noted
+                # (by a lost-answer re-run, or another host's view) is the answer.
+                ip = self.nb.allocate(name, choose, note,
+                                      lambda ids: ids.get(POOL_GATEWAY) or None)
+                if req.address and ip != str(want):
+                    raise DriverError(f"the gateway of {subnet} is {ip}, not {want}")
             else:
                 ip = self.nb.claim(name, choose, ALLOCATED_AT)
         except AllocationRefused as exc:
