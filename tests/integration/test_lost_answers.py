@@ -59,6 +59,28 @@ def through(proxy):
     client.close()
 
 
+@pytest.fixture(autouse=True)
+def leave_nothing(nb):
+    """The NB server is the session's: what a test here made (all named "lost"; pools of
+    10.61/16) must not meet other modules' tests (a policy selecting by label anywhere
+    would find these ports)."""
+    yield
+
+    def ours(table, row) -> bool:
+        if table == "Address_Set":
+            return row.name.startswith("dockovn_pool_10_61_")
+        if table == "Logical_Router":
+            return "lost" in row.name or any("lost" in p.name for p in row.ports)
+        return "lost" in row.name
+
+    with nb.api.transaction(check_error=True) as txn:
+        for table in ("Logical_Switch", "Logical_Router", "Port_Group", "Load_Balancer",
+                      "Address_Set"):
+            for row in list(nb.api.tables[table].rows.values()):
+                if ours(table, row):
+                    txn.add(nb.api.db_destroy(table, row.uuid))
+
+
 # -- helpers ---------------------------------------------------------------------------
 
 
@@ -397,6 +419,7 @@ def test_policy_create(proxy, through, nb):
         acls = [a for a in nb.api.tables["ACL"].rows.values() if a.name == [name]]
     assert len(acls) == len(policy.acls())
     assert len(named(nb, "Meter", LOG_METER)) == 1
+    Policies(nb).delete(name)  # the NB is the session's: leave no policy to other tests
 
 
 def test_policy_delete(proxy, through, nb):
@@ -418,10 +441,11 @@ def test_service_add(proxy, through, nb):
     container = f"c-{tag()}"
     port = make_port(nb, through, switch, "10.61.0.10",
                      **{external_ids.CONTAINER_NAME: container})
-    ports = lose_answer(proxy, Services(through).add, "orders", container, 8080, network)
+    service = f"lost-{tag()}"  # the NB is the session's: never a name other tests use
+    ports = lose_answer(proxy, Services(through).add, service, container, 8080, network)
     assert [p.name for p in ports] == [port]
     settled(nb)
-    assert has(nb.port(port).external_ids, {external_ids.SERVICE: "orders",
+    assert has(nb.port(port).external_ids, {external_ids.SERVICE: service,
                                             external_ids.SERVICE_PORT: "8080",
                                             external_ids.CONTAINER_NAME: container})
 
@@ -432,12 +456,13 @@ def test_service_create(proxy, through, nb):
     net = subnet()
     switch, network = make_network(nb, through, net, ipam=True)
     vip = str(net[10])
-    lose_answer(proxy, Services(through).create, "orders", network, f"{vip}:80",
+    service = f"lost-{tag()}"
+    lose_answer(proxy, Services(through).create, service, network, f"{vip}:80",
                 health_check=False)
     settled(nb)
     lbs = [s for s in Services(nb).service_lbs() if s.network_id == switch]
     assert len(lbs) == 1, f"{len(lbs)} load balancers on {switch}"
-    router, lrp, lsp = responder_names("orders", switch)
+    router, lrp, lsp = responder_names(service, switch)
     assert len(named(nb, "Logical_Router", router)) == 1
     assert [p.name for p in nb.ports(switch)] == [lsp]
     addresses, claimed, _ = pool_state(nb, pool_name(net))
@@ -447,13 +472,14 @@ def test_service_create(proxy, through, nb):
 def test_service_delete(proxy, through, nb):
     net = subnet()
     switch, network = make_network(nb, through, net, ipam=True)
-    Services(nb).create("orders", network, f"{net[10]}:80", health_check=False)
+    service = f"lost-{tag()}"
+    Services(nb).create(service, network, f"{net[10]}:80", health_check=False)
     wait.until(lambda: [s for s in Services(through).service_lbs() if s.network_id == switch],
                what="service seen through the proxy")
-    lose_answer(proxy, Services(through).delete, "orders", network)
+    lose_answer(proxy, Services(through).delete, service, network)
     settled(nb)
     assert [s for s in Services(nb).service_lbs() if s.network_id == switch] == []
-    assert named(nb, "Logical_Router", responder_names("orders", switch)[0]) == []
+    assert named(nb, "Logical_Router", responder_names(service, switch)[0]) == []
     assert nb.ports(switch) == []
     addresses, claimed, _ = pool_state(nb, pool_name(net))
     assert (addresses, claimed) == (set(), set())
