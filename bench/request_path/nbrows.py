@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch
 from dockovn.ovn.nb import Northbound
+from dockovn.ovsdb import internals
 
 IGNORED_TABLES = {"NB_Global", "Connection"}
 IGNORED_ONLY_COLUMNS = {"Logical_Switch_Port": {"up"}}  # updates touching only these
@@ -76,14 +77,14 @@ class NbWatcher:
         self.nb.close()
 
     def _notify(self, event: str, row, updates=None) -> None:
-        table = row._table.name
+        table = internals.row_table(row)
         if table in IGNORED_TABLES:
             return
         if event == "update" and updates is not None:
             changed = set(getattr(updates, "_data", {}) or {})
             if changed and changed <= IGNORED_ONLY_COLUMNS.get(table, set()):
                 return
-        contents = json.dumps({col: datum.to_json() for col, datum in row._data.items()})
+        contents = json.dumps(internals.row_json(row))
         with self._lock:
             self._seen.append((event, table, contents))
 

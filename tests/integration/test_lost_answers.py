@@ -16,7 +16,6 @@ import time
 import uuid
 from collections import Counter
 
-import ovs.timeval
 import pytest
 
 from dockovn.network import external_ids
@@ -33,6 +32,7 @@ from dockovn.network.policy.model import LOG_METER
 from dockovn.network.services.manager import Services
 from dockovn.network.services.model import responder_names
 from dockovn.ovn.nb import Northbound, RouterAttachment
+from dockovn.ovsdb import internals
 from dockovn.ovn.port_groups import NewPortGroup, PortGroups
 
 from tests.support import wait
@@ -179,8 +179,7 @@ def new_pool(nb: Northbound, through: Northbound,
 def test_the_answer_is_lost_after_the_commit_and_the_client_reconnects(proxy, through, nb,
                                                                         caplog):
     switch, _ = make_network(nb, through)
-    session = through.api.idl._session  # python-ovs keeps it private
-    connections = session.reconnect.get_stats(ovs.timeval.msec()).n_successful_connections
+    connections = internals.connections_made(through.api.idl)
     accepted = proxy.accepted
     key = external_ids.DOCKER_ID_PREFIX + tag()
     with caplog.at_level(logging.DEBUG, logger="ovsdbapp.backend.ovs_idl.transaction"):
@@ -189,8 +188,7 @@ def test_the_answer_is_lost_after_the_commit_and_the_client_reconnects(proxy, th
     # The client never read the answer: python-ovs told ovsdbapp "try again"...
     assert "returned TRY_AGAIN" in caplog.text
     # ...because the IDL lost its session; it opened another, through the proxy.
-    assert session.reconnect.get_stats(ovs.timeval.msec()).n_successful_connections \
-        == connections + 1
+    assert internals.connections_made(through.api.idl) == connections + 1
     assert proxy.accepted == accepted + 1
     # The server had committed the first run.
     settled(nb)

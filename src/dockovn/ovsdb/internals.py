@@ -29,6 +29,12 @@ What is used, why no public API does it, and what breaks if it changes:
     8 s between tries. If it changes: opening a cluster client fails, or (the call
     ignored) writes wait up to 8 s more after a Raft leader dies (15 s measured).
 
+``Idl._session.reconnect`` statistics, ``Row._table.name``, ``Row._data`` as JSON
+    (python-ovs; used by tests and benchmarks only) connections_made, row_table,
+    row_json: counting reconnections and the rows a request writes. Nothing public
+    gives them. If they change: those tests and benchmarks fail; the driver is not
+    affected.
+
 ``Idl._session.is_connected()`` (python-ovs)
     session_connected: python-ovs 3.6's Idl has no is_connected() of its own, only
     has_ever_connected(), which stays true through an outage. If it changes: requests
@@ -69,6 +75,7 @@ from typing import Callable
 import ovs.db.data
 import ovs.jsonrpc
 import ovs.poller
+import ovs.timeval
 from ovs.db import idl as ovs_idl
 from ovsdbapp import exceptions as ovsdbapp_exceptions
 from ovsdbapp.backend.ovs_idl import connection as ovsdbapp_connection
@@ -172,6 +179,23 @@ def session_connected(idl) -> bool:
     python-ovs session (a stand-in) counts as connected."""
     session = getattr(idl, "_session", None)
     return session is None or session.is_connected()
+
+
+def connections_made(idl) -> int:
+    """How many times the IDL's session has connected (tests and benchmarks count
+    reconnections with it)."""
+    return idl._session.reconnect.get_stats(ovs.timeval.msec()).n_successful_connections
+
+
+# -- rows as Idl.notify hands them over (benchmarks count row writes) ------------------
+
+def row_table(row) -> str:
+    return row._table.name
+
+
+def row_json(row) -> dict:
+    """The row's committed columns in OVSDB's JSON, without converting them to Python."""
+    return {column: datum.to_json() for column, datum in (row._data or {}).items()}
 
 
 # -- check() ---------------------------------------------------------------------------
