@@ -6,7 +6,7 @@ DOCKOVN := $(VENV)/bin/dockovn
 PYTEST_ARGS ?=
 
 .PHONY: deps system-deps venv demo demo-clean test test-unit test-integration test-e2e test-multihost bench-hotpaths clean \
-        bench bench-deps bench-scale underlay-deps test-underlay plugin plugin-deps
+        bench bench-deps bench-scale bench-faults underlay-deps test-underlay plugin plugin-deps
 
 # Debian packages first (checked every time, installed only when missing), then the venv.
 deps: system-deps $(VENV)/.installed
@@ -58,6 +58,12 @@ bench: bench-deps
 BENCH_SCALE_ARGS ?=
 bench-scale: bench-deps
 	$(PY) -m bench.scale.run $(BENCH_SCALE_ARGS)
+
+# Faults under churn (bench/faults/run.py, not part of `bench`): the fault suite
+# (tests/multihost/test_faults.py) run --rounds N times (default 2, ~8 minutes each); writes bench/results/faults.*.
+BENCH_FAULTS_ARGS ?=
+bench-faults: bench-deps
+	$(PY) -m bench.faults.run $(BENCH_FAULTS_ARGS)
 
 # The request path's hot spots next to what they replaced (bench/request_path/hotpaths.py, ~1 minute).
 bench-hotpaths: bench-deps
