@@ -3,8 +3,10 @@
 set -euo pipefail
 
 # graphviz: the `dot` that draws `dockovn topology --out FILE.svg|png`.
+# iptables: the fault suite cuts a host off from the central with it (docker.io pulls it
+# in today; named here since the tests use it directly).
 PKGS=(openvswitch-switch ovn-central ovn-host docker.io busybox-static iproute2 iputils-ping
-      ethtool graphviz ${EXTRA_PKGS:-})
+      ethtool graphviz iptables ${EXTRA_PKGS:-})
 
 missing=()
 for p in "${PKGS[@]}"; do
