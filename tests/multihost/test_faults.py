@@ -32,7 +32,8 @@ NET_SUBNET, SIDE_SUBNET = "10.90.70.0/24", "10.90.71.0/24"
 LEAD, AFTER = 4, 12          # seconds of churn before the fault, and after it healed
 SETTLE, CONVERGE = 3, 30     # seconds before the state checks, and for them to hold
 CHURN_LIMIT = 150            # churn stops by itself after this, whatever happens
-OPS_DIR = "/tmp/dkfaults"    # each test's churn log, as JSON (times from the injection)
+# Each test's record, as JSON (times from the injection): bench/faults reads them.
+OPS_DIR = os.environ.get("DOCKOVN_FAULTS_LOG", "/tmp/dkfaults")
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,8 @@ def _converge(mh, scene: Scene, workers) -> tuple[list[str], float, str]:
         time.sleep(3)
 
 
-def _keep_log(name: str, ops, injected: float, healed: float, pinged: ping.PingResult) -> None:
+def _keep_log(name: str, ops, injected: float, healed: float, pinged: ping.PingResult,
+              violations: list[str]) -> None:
     """Every request churn made and the ping's output, for reading after a failure (the
     test prints a summary)."""
     os.makedirs(OPS_DIR, exist_ok=True)
@@ -129,7 +131,7 @@ def _keep_log(name: str, ops, injected: float, healed: float, pinged: ping.PingR
              "end": round(op.end - injected, 2)} for op in ops]
     with open(os.path.join(OPS_DIR, f"{name}.json"), "w") as f:
         json.dump({"healed": round(healed - injected, 2), "ops": rows,
-                   "ping": pinged.output}, f, indent=1)
+                   "ping": pinged.output, "violations": violations}, f, indent=1)
 
 
 def test_the_checks_see_what_was_planted(mh, scene):
@@ -195,13 +197,13 @@ def test_fault_under_churn(mh, scene, fault):
         finally:
             ops, undone = churn.stop(workers)
             pinged = ping.stop(b)
-        _keep_log(fault.name, ops, injected, healed, pinged)
         violations = [f"(f) churn could not undo {u}" for u in undone]
         violations += invariants.errors_explained(ops, fault, injected, healed)
         violations += invariants.ping_kept(pinged, fault)
         time.sleep(SETTLE)
         state, took, gc_printed = _converge(mh, scene, workers)
         violations += state
+        _keep_log(fault.name, ops, injected, healed, pinged, violations)
         print()
         print(report.line(fault.name, ops, injected, healed, pinged, took, len(violations)))
         print("\n".join(report.errors(ops, injected)))

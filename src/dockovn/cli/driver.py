@@ -88,7 +88,8 @@ def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout,
     driver = OverlayDriver(nb, ovs, host_id, default_mtu=mtu, userspace_datapath=userspace,
                            hostname=hostname)
     docker_names = NameSync(nb, lambda: DockerEngine(docker_host))
-    replicator = NetworkReplicator(nb, lambda: DockerEngine(docker_host))
+    replicator = NetworkReplicator(nb, lambda: DockerEngine(docker_host),
+                                   deleting=driver.pending_deletes)
     backends = BackendSync(Services(nb))  # service VIPs' backends follow the registry
     policies = MembershipSync(nb, host_id)  # this host's ports in their policies' groups
     background = [docker_names.start, replicator.start, backends.start, policies.start]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 import time
 
 from dataclasses import dataclass
@@ -76,6 +77,33 @@ class ThreadedIdl(connection.OvsdbIdl):
         pass
 
 
+SCHEMA_TIMEOUT = 3.0  # seconds to wait for a server's schema before using the local file
+
+
+def _schema_helper(remote: str, schema_name: str, timeout: float):
+    """ovsdbapp's get_schema_helper, bounded: it opens each remote with python-ovs's
+    blocking calls, which have no timeout, so an unreachable or frozen central (a host
+    cut off, a leader stopped) would hang a command or the driver's start for as long as
+    it lasts. The fetch runs in a thread of its own; one that does not answer in time is
+    left to finish or fail by itself (it holds nothing of ours)."""
+    box: dict = {}
+
+    def fetch():
+        try:
+            box["helper"] = idlutils.get_schema_helper(remote, schema_name)
+        except Exception as exc:  # handed to the caller below
+            box["error"] = exc
+
+    worker = threading.Thread(target=fetch, name="dockovn-schema", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if "helper" in box:
+        return box["helper"]
+    if "error" in box:
+        raise box["error"]
+    raise TimeoutError(f"no answer within {timeout:g}s")
+
+
 def open_api(api_class, remote: str, schema_name: str, timeout: float,
              tables: tuple[str, ...] | None = None, schema_file: str | None = None,
              ssl: SslFiles | None = None, cluster_client: bool = False):
@@ -88,10 +116,13 @@ def open_api(api_class, remote: str, schema_name: str, timeout: float,
         if ssl is None:
             raise ValueError(f"{remote} needs SSL key, certificate and CA files")
         use_ssl(ssl)
+    fallback = bool(schema_file and os.path.exists(schema_file))
     try:
-        helper = idlutils.get_schema_helper(remote, schema_name)
+        # With a local schema to fall back on, the server gets a few seconds only.
+        helper = _schema_helper(remote, schema_name,
+                                min(timeout, SCHEMA_TIMEOUT) if fallback else timeout)
     except Exception as exc:
-        if not (schema_file and os.path.exists(schema_file)):
+        if not fallback:
             raise
         LOG.warning("%s at %s not answering (%s); using %s", schema_name, remote, exc, schema_file)
         from ovs.db import idl as ovs_idl

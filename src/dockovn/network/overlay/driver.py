@@ -41,6 +41,7 @@ from dockovn.network.api import (
     StaticRoute,
 )
 from dockovn.network.overlay.northbound import nb_call
+from dockovn.network.overlay.pending_deletes import PendingDeletes
 from dockovn.network.policy import membership
 from dockovn.network.policy.manager import read_policies
 from dockovn.network.policy.model import PolicyError, port_labels
@@ -68,6 +69,8 @@ class OverlayDriver:
         # switch -> address -> endpoint, for networks on Docker's IPAM (see _address_holder)
         self._taken: dict[str, dict[str, str]] = {}
         self._taken_lock = threading.Lock()
+        # Networks Docker dropped whose NB delete failed: retried until NB takes it.
+        self.pending_deletes = PendingDeletes(self._delete_if_unused, self._in_use)
 
     # -- networks ------------------------------------------------------------------------
 
@@ -197,9 +200,28 @@ class OverlayDriver:
         # exists, so the pool (shared by every host's view) goes with the switch.
         pools = ipam.switch_pools(switch.external_ids)
         _, lrp, _ = identifiers.router_names(switch.name, switch.external_ids.get(external_ids.ROUTER))
-        nb_call("delete network", self.nb.delete_switch, switch.name, pools, lrp)
+        try:
+            nb_call("delete network", self.nb.delete_switch, switch.name, pools, lrp)
+        except DriverError:
+            # Docker drops its view whatever we answer: finish the delete once NB is
+            # back, and keep replication from bringing the network back meanwhile.
+            self.pending_deletes.add(switch.name)
+            raise
         LOG.info("network %s deleted", switch.name[:12])
         return Empty()
+
+    def _delete_if_unused(self, switch_name: str) -> None:
+        """The background retry of a failed DeleteNetwork (see pending_deletes)."""
+        switch = self.nb.switch(switch_name)
+        if switch is None:
+            return
+        pools = ipam.switch_pools(switch.external_ids)
+        _, lrp, _ = identifiers.router_names(switch.name, switch.external_ids.get(external_ids.ROUTER))
+        self.nb.delete_switch(switch.name, pools, lrp)
+
+    def _in_use(self, switch_name: str) -> bool:
+        switch = self.nb.switch(switch_name)
+        return switch is not None and bool(self._endpoints(switch))
 
     def _endpoints(self, switch: LogicalSwitch) -> list:
         """The switch's container ports (not its router port)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from typing import Callable, Container
 
 from dockovn.host.docker_engine import DockerEngine
 from dockovn.network import external_ids
@@ -42,8 +42,10 @@ def aliases(switch: LogicalSwitch) -> set[str]:
 
 class NetworkReplicator:
     def __init__(self, nb: Northbound, engine_factory: Callable[[], DockerEngine],
-                 interval: float = 0.5, resync_every: float = 30.0):
+                 interval: float = 0.5, resync_every: float = 30.0,
+                 deleting: Container[str] = ()):
         self.nb = nb
+        self.deleting = deleting  # switches whose delete this host is still finishing
         self.engine_factory = engine_factory
         self.interval = interval
         self.resync_every = resync_every
@@ -98,6 +100,8 @@ class NetworkReplicator:
                 continue  # host-local addressing, or not named yet
             if aliases(switch) & local_ids:
                 continue  # this host has it
+            if switch.name in self.deleting:
+                continue  # removed here; its NB delete is being retried (pending_deletes)
             if name in local_names:
                 if name not in self._warned:
                     LOG.warning("network %s exists on another host but this host has a "
