@@ -199,7 +199,10 @@ def test_fault_under_churn(mh, scene, fault):
             pinged = ping.stop(b)
         violations = [f"(f) churn could not undo {u}" for u in undone]
         violations += invariants.errors_explained(ops, fault, injected, healed)
-        violations += invariants.ping_kept(pinged, fault)
+        kept = invariants.ping_kept(pinged, fault)
+        if kept:  # read now: what broke the ping may not outlive the checks below
+            kept.append(ping.explain(cluster, b, "h2", a, ip_of(a, scene.stage.net)))
+        violations += kept
         time.sleep(SETTLE)
         state, took, gc_printed = _converge(mh, scene, workers)
         violations += state

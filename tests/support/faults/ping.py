@@ -8,9 +8,11 @@ around it is disturbed. SIGINT makes it print its totals, as at the end of a cou
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 
 from tests.multihost.test_multihost import sh_in
+from tests.support import multihost
 
 INTERVAL = 0.2
 LOG, PIDFILE = "/tmp/fault-ping.log", "/tmp/fault-ping.pid"
@@ -51,3 +53,26 @@ def parse(out: str) -> PingResult:
     edges = [-1, *answered, total]
     gap = max((b - a - 1 for a, b in zip(edges, edges[1:])), default=0)
     return PingResult(total, len(answered), gap, out)
+
+
+def explain(cluster, pinger, pinger_host: str, target, target_ip: str) -> str:
+    """What the hosts say about the pinger's path, read right after a ping missed replies
+    (a failure report carries it): whether a fresh ping (a new ICMP id, so new connection
+    tracking entries) gets through, both containers' neighbour tables, each host's
+    conntrack entries for the target, and `dockovn trace` from the pinger's host."""
+    parts = []
+    code, out = sh_in(pinger, f"ping -c 3 -w 3 {target_ip}")
+    parts.append(f"fresh ping from {pinger.name}: exit {code}\n{out.strip()[-300:]}")
+    for c in (pinger, target):
+        parts.append(f"ip neigh in {c.name}:\n{sh_in(c, 'ip neigh')[1].strip()}")
+    for h in cluster.hosts:
+        ct = h.appctl("ovs-vswitchd.ctl", "dpctl/dump-conntrack", "-m")
+        mine = [line for line in ct.splitlines() if target_ip in line]
+        parts.append(f"{h.name} conntrack with {target_ip}:\n" + "\n".join(mine[:20]))
+    host = cluster.host(pinger_host)
+    traced = multihost.in_ns(host.ns, sys.executable, "-m", "dockovn", "trace", pinger.name,
+                             target.name, "--icmp", "--wait", "0", "--ovs-db", host.ovs_db,
+                             check=False, timeout=60)
+    parts.append(f"dockovn trace {pinger.name} {target.name}: exit {traced.returncode}\n"
+                 f"{(traced.stdout + traced.stderr).strip()[-2000:]}")
+    return "\n".join(parts)
