@@ -1,4 +1,5 @@
-"""A TCP proxy in front of an ovsdb-server that can lose the answer to one transaction.
+"""A TCP proxy in front of an ovsdb-server that can lose the answer to one transaction
+(or refuse every write for a while).
 
 The failure it makes: a client's transaction reaches the server and commits, and the
 connection drops before the client reads the reply (what a Raft leader change or a
@@ -79,6 +80,7 @@ class OvsdbProxy:
         # a write on a later connection.
         self.writes: list[tuple[int, object]] = []
         self._match: Match | None = None
+        self._refusing = False                  # drop every write (see refuse_writes)
         self._lock = threading.Lock()
         self._pairs: list[_Pair] = []
         self._threads: list[threading.Thread] = []
@@ -107,6 +109,12 @@ class OvsdbProxy:
     def disarm(self) -> None:
         with self._lock:
             self._match = None
+
+    def refuse_writes(self, on: bool = True) -> None:
+        """While on, no write reaches the server: the request is dropped with its
+        connection, as when the server is unreachable; reads still pass."""
+        with self._lock:
+            self._refusing = on
 
     def close(self) -> None:
         self._stopping.set()
@@ -195,6 +203,8 @@ class OvsdbProxy:
             return True  # monitor, echo, get_schema, lock and replies to the server
         params = message.get("params") or []
         with self._lock:
+            if self._refusing and is_write(params):
+                return False  # never forwarded: _pump closes both sides
             if is_write(params):
                 self.writes.append((pair.number, message.get("id")))
             if self._match is not None and self._match(params):

@@ -71,13 +71,10 @@ class DockerEngine:
     def attachments(self, container_id: str | None = None) -> list[Attachment]:
         """Every container's endpoints (or one container's), with its name and labels."""
         if container_id is not None:
-            try:
-                raws = [self.client.api.inspect_container(container_id)]
-            except docker.errors.NotFound:
-                return []
+            raws = [raw for raw in (self._inspect(container_id),) if raw is not None]
         else:
-            raws = [self.client.api.inspect_container(c["Id"])
-                    for c in self.client.api.containers(all=True)]
+            raws = [raw for c in self.client.api.containers(all=True)
+                    if (raw := self._inspect(c["Id"])) is not None]
         out = []
         for raw in raws:
             name = raw.get("Name", "").lstrip("/")
@@ -89,6 +86,14 @@ class DockerEngine:
                     out.append(Attachment(raw["Id"], name, net["NetworkID"], net["EndpointID"],
                                           labels, aliases))
         return out
+
+    def _inspect(self, container_id: str) -> dict | None:
+        """The container's details, None when it was removed after it was listed (a host
+        that starts and removes containers all the time has one gone in most listings)."""
+        try:
+            return self.client.api.inspect_container(container_id)
+        except docker.errors.NotFound:
+            return None
 
     def create_network(self, name: str, driver: str, subnets: list[tuple[str, str | None]],
                        options: dict[str, str], ipam_options: dict[str, str]) -> str:

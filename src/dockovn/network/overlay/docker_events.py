@@ -6,6 +6,9 @@ follows Docker's network events (and container renames) and records
 ``dockovn:aliases`` (--network-alias) on the logical switch port, so `dockovn ls`
 shows them and every host's name server answers them (``network/names``). It runs
 off the request path and catches up on everything at start and after each reconnect.
+A write NB refused (unreachable, no Raft leader) is kept and tried again every
+``retry_seconds`` until it lands: a name or label never reaching NB would leave a
+container unnamed on other hosts and outside the policies that select it (open).
 
 The same pass copies the container's labels (``dockovn:label:KEY``), which network
 policies select by, and fills the service registry: a container labelled
@@ -41,10 +44,38 @@ class NameSync:
         self.retry_seconds = retry_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dockovn-names", daemon=True)
+        self._retrier = threading.Thread(target=self._retry_loop, name="dockovn-names-retry",
+                                         daemon=True)
         self._bad_labels: set[str] = set()  # containers already warned about
+        # Writes NB refused, by what they name (a newer write of the same replaces it).
+        self._lock = threading.Lock()
+        self._unwritten_networks: dict[str, str] = {}       # network ID -> name
+        self._unwritten_ports: dict[str, Attachment] = {}   # endpoint ID -> attachment
 
     def start(self) -> None:
         self._thread.start()
+        self._retrier.start()
+
+    @property
+    def unwritten(self) -> int:
+        """How many names NB has yet to take."""
+        with self._lock:
+            return len(self._unwritten_networks) + len(self._unwritten_ports)
+
+    def retry_unwritten(self) -> None:
+        with self._lock:
+            networks, ports = dict(self._unwritten_networks), dict(self._unwritten_ports)
+        for network_id, name in networks.items():
+            self.name_network(network_id, name)
+        for att in ports.values():
+            self.name_port(att)
+
+    def _retry_loop(self) -> None:
+        while not self._stop.wait(self.retry_seconds):
+            try:
+                self.retry_unwritten()
+            except Exception:  # a bug must not end the retries for good
+                LOG.exception("retrying names NB refused")
 
     def stop(self) -> None:
         self._stop.set()
@@ -71,9 +102,9 @@ class NameSync:
 
     def catch_up(self, engine: DockerEngine) -> None:
         for net in engine.networks(self.driver_name):
-            self._name_network(net.id, net.name)
+            self.name_network(net.id, net.name)
         for att in engine.attachments():
-            self._name_port(att)
+            self.name_port(att)
 
     def on_event(self, engine: DockerEngine, event: dict) -> None:
         actor = event.get("Actor") or {}
@@ -85,27 +116,47 @@ class NameSync:
         if event.get("Type") == "container":
             if action == "rename":  # the container's ports carry the new name
                 for att in engine.attachments(actor.get("ID", "")):
-                    self._name_port(att)
+                    self.name_port(att)
             return
         if action == "create":
-            self._name_network(actor.get("ID", ""), attrs.get("name", ""))
+            self.name_network(actor.get("ID", ""), attrs.get("name", ""))
         elif action == "connect" and attrs.get("container"):
             for att in engine.attachments(attrs["container"]):
                 if att.network_id == actor.get("ID"):
-                    self._name_port(att)
+                    self.name_port(att)
 
-    def _name_network(self, network_id: str, name: str) -> None:
+    def name_network(self, network_id: str, name: str) -> None:
+        """Record the network's name on its switch (or keep it to retry)."""
         switch = self.nb.switch(network_id)
         if switch is None or not name or switch.external_ids.get(external_ids.NETWORK_NAME) == name:
+            self._written(self._unwritten_networks, network_id)
             return
         try:
             self.nb.set_switch_ids(network_id, {external_ids.NETWORK_NAME: name})
         except NorthboundError as exc:
-            LOG.warning("naming network %s: %s", network_id[:12], exc)
+            self._unwritten(self._unwritten_networks, network_id, name,
+                            f"naming network {network_id[:12]}: {exc}")
+        else:
+            self._written(self._unwritten_networks, network_id)
 
-    def _name_port(self, att: Attachment) -> None:
+    def _unwritten(self, pending: dict, key: str, value, warning: str) -> None:
+        with self._lock:
+            first = key not in pending
+            pending[key] = value
+        if first:  # once, not on every retry
+            LOG.warning("%s; trying again every %gs", warning, self.retry_seconds)
+
+    def _written(self, pending: dict, key: str) -> None:
+        with self._lock:
+            if pending.pop(key, None) is not None:
+                LOG.info("NB took the name of %s it had refused", key[:12])
+
+    def name_port(self, att: Attachment) -> None:
+        """Record the container's name, aliases, labels and registration on the
+        endpoint's port (or keep them to retry)."""
         port = self.nb.port(att.endpoint_id)
-        if port is None:
+        if port is None:  # gone (or not made yet: Docker's connect event comes later)
+            self._written(self._unwritten_ports, att.endpoint_id)
             return
         want = {external_ids.CONTAINER_ID: att.container_id,
                 external_ids.CONTAINER_NAME: att.container_name,
@@ -116,13 +167,17 @@ class NameSync:
         want.update({external_ids.LABEL_PREFIX + k: v for k, v in att.labels.items()
                      if LABEL_KEY.fullmatch(k)})
         if all(port.external_ids.get(k) == v for k, v in want.items()):
+            self._written(self._unwritten_ports, att.endpoint_id)
             return
         try:
             # One write: the name and the registration arrive together, so a
             # balancer never lists an instance without its container name.
             self.nb.set_port_ids(att.endpoint_id, want)
         except NorthboundError as exc:
-            LOG.warning("naming endpoint %s: %s", att.endpoint_id[:12], exc)
+            self._unwritten(self._unwritten_ports, att.endpoint_id, att,
+                            f"naming endpoint {att.endpoint_id[:12]}: {exc}")
+        else:
+            self._written(self._unwritten_ports, att.endpoint_id)
 
     def _registry_ids(self, att: Attachment) -> dict[str, str]:
         try:
