@@ -28,6 +28,7 @@ from dockovn.network.overlay.ipam import (ADDRESS_SPACE, ALLOCATED_AT, GATEWAY_R
                                           POOL_GATEWAY, POOL_SUBNET, REQUEST_TYPE, OvnIpam,
                                           pool_id, pool_name)
 from dockovn.network.policy.manager import Policies
+from dockovn.network.policy.membership import MembershipSync
 from dockovn.network.policy.model import LOG_METER
 from dockovn.network.services.manager import Services
 from dockovn.network.services.model import responder_names
@@ -420,6 +421,33 @@ def test_policy_create(proxy, through, nb):
     Policies(nb).delete(name)  # the NB is the session's: leave no policy to other tests
 
 
+def test_policy_membership_follows_a_label(proxy, through, nb):
+    """A driver's membership pass (labels -> port groups): set mutations, so the re-run
+    adds nothing twice and removes nothing it should keep."""
+    host = f"lost-host-{tag()}"
+    switch, network = make_network(nb, through, subnet())
+    name = f"lost-{tag()}"
+    policy = Policies(nb).build(name, network, ("app=db",), ("app=web",), (), (), (),
+                                log=False)
+    Policies(nb).create(policy)
+    db = make_port(nb, through, switch, "10.61.0.11", **{external_ids.LABEL_PREFIX + "app": "db",
+                                                         external_ids.HOST: host})
+    web = make_port(nb, through, switch, "10.61.0.12",
+                    **{external_ids.LABEL_PREFIX + "app": "web", external_ids.HOST: host})
+    wait.until(lambda: PortGroups(through).get(policy.group), what="policy seen through the proxy")
+    try:
+        changes = lose_answer(proxy, MembershipSync(through, host).sync_once)
+        assert changes.add == {policy.group: [db], policy.source_group: [web]}
+        settled(nb)
+        assert PortGroups(nb).get(policy.group).ports == {db}
+        assert PortGroups(nb).get(policy.source_group).ports == {web}
+        wait.until(lambda: PortGroups(through).get(policy.group).ports == {db},
+                   what="the membership seen through the proxy")
+        assert not MembershipSync(through, host).sync_once()  # nothing left to do
+    finally:
+        Policies(nb).delete(name)
+
+
 def test_policy_delete(proxy, through, nb):
     policies = Policies(through)
     name = f"lost-{tag()}"
@@ -446,6 +474,43 @@ def test_service_add(proxy, through, nb):
     assert has(nb.port(port).external_ids, {external_ids.SERVICE: service,
                                             external_ids.SERVICE_PORT: "8080",
                                             external_ids.CONTAINER_NAME: container})
+
+
+def test_service_remove(proxy, through, nb):
+    switch, network = make_network(nb, through, subnet())
+    container, service = f"c-{tag()}", f"lost-{tag()}"
+    port = make_port(nb, through, switch, "10.61.0.13",
+                     **{external_ids.CONTAINER_NAME: container, external_ids.SERVICE: service,
+                        external_ids.SERVICE_PORT: "8080"})
+    ports = lose_answer(proxy, Services(through).remove, service, container, network)
+    assert [p.name for p in ports] == [port]
+    settled(nb)
+    ids = nb.port(port).external_ids
+    assert external_ids.SERVICE not in ids and external_ids.SERVICE_PORT not in ids
+    assert ids[external_ids.CONTAINER_NAME] == container
+
+
+def test_service_backends_follow_the_registry(proxy, through, nb):
+    """A driver's reconciliation pass: the load balancer's backends are set whole (a
+    column written, not mutated), so the re-run writes the same."""
+    net = subnet()
+    switch, network = make_network(nb, through, net, ipam=True)
+    service = f"lost-{tag()}"
+    Services(nb).create(service, network, f"{net[10]}:80", health_check=False)
+    port = make_port(nb, through, switch, str(net[5]), **{external_ids.SERVICE: service,
+                                                           external_ids.SERVICE_PORT: "8080"})
+    # Bound, as ovn-northd reports it: only bound instances are backends.
+    nb.api.db_set("Logical_Switch_Port", port, ("up", True)).execute(check_error=True)
+    wait.until(lambda: through.port(port).up, what="the port's state seen through the proxy")
+    wait.until(lambda: [s for s in Services(through).service_lbs() if s.network_id == switch],
+               what="service seen through the proxy")
+    try:
+        assert lose_answer(proxy, Services(through).reconcile) >= 1
+        settled(nb)
+        [slb] = [s for s in Services(nb).service_lbs() if s.network_id == switch]
+        assert slb.lb.vips == {f"{net[10]}:80": f"{net[5]}:8080"}
+    finally:
+        Services(nb).delete(service, network)
 
 
 def test_service_create(proxy, through, nb):
