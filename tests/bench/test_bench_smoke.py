@@ -134,7 +134,7 @@ def test_policy_benchmark_runs_at_tiny_sizes(tmp_path):
     for row in data["growth"]:
         acls.setdefault(row["policies"], set()).add(row["acls"])
     assert sorted(acls) == [0, 2] and all(len(v) == 1 for v in acls.values()), data["growth"]
-    assert acls[2].pop() - acls[0].pop() == 6  # drop, ND, allow: three each
+    assert acls[2].pop() - acls[0].pop() == 8  # drop, ND, own connections, allow: four each
     with open(tmp_path / "policy.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 

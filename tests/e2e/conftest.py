@@ -44,6 +44,9 @@ def remove_leftovers(client: docker.DockerClient, names=()) -> None:
             net.remove()
 
 
+NAMES_RESYNC = 3  # seconds (see the driver's args)
+
+
 @pytest.fixture(scope="session")
 def stack(workdir):
     if os.geteuid() != 0:
@@ -71,7 +74,10 @@ def stack(workdir):
                                # check what `dockovn gc` finds); the periodic pass is
                                # tested on the multi-host harness.
                                args=("--pidfile", driver_daemon.DriverDaemonConfig().pidfile,
-                                     "--gc-interval", "0"))
+                                     "--gc-interval", "0",
+                                     # names and labels copied again from Docker this
+                                     # often (60 s by default), so a test sees it happen
+                                     "--names-resync", str(NAMES_RESYNC)))
         started.append(driver.stop)
         driver.start()
         if dockerd.start():

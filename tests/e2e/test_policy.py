@@ -11,10 +11,11 @@ import time
 
 import pytest
 
+from dockovn.network import external_ids
 from dockovn.network.policy.model import GROUP_PREFIX
 from dockovn.ovn.port_groups import PortGroups
 
-from tests.e2e.conftest import LABEL
+from tests.e2e.conftest import LABEL, NAMES_RESYNC
 from tests.e2e.test_overlay_single_host import (IMAGE, endpoint_of, ip_of, network,
                                                 pings, run_in, unique, wait_bound)
 from tests.support import probes, wait
@@ -180,12 +181,75 @@ def test_a_container_started_after_its_policy_is_covered_from_its_first_packet(
     assert hits == [], f"the attacker got in at {hits}"
 
 
+def test_a_label_and_name_lost_from_nb_come_back_and_the_policy_covers_it_again(
+        client, nb, cleanup, policies):
+    """Whatever happened to the write (an event missed, NB away, a row edited by hand),
+    the driver copies every container's name and labels from Docker again every
+    --names-resync seconds: the container is back in its policy within that bound."""
+    net = network(client, cleanup, "10.71.0.0/24")
+    db = labelled(client, cleanup, net, {"app": "db"})
+    other = labelled(client, cleanup, net, {"app": "other"})
+    endpoint = endpoint_of(db, net)
+    wait_bound(nb, endpoint, endpoint_of(other, net))
+    server = probes.Server(db, "tcp", 9000)
+    try:
+        create(policies, "db-lost", "--network", net.name, "--select", "app=db")
+        wait.until(lambda: selected(nb, "db-lost", endpoint), 10, what="db selected")
+        probes.settles(other, ip_of(db, net), "tcp", 9000, want=False)
+        nb.api.db_remove("Logical_Switch_Port", endpoint, "external_ids",
+                         external_ids.LABEL_PREFIX + "app",
+                         external_ids.CONTAINER_NAME).execute(check_error=True)
+        wait.until(lambda: not selected(nb, "db-lost", endpoint), 10,
+                   what="db out of its policy once its label is gone")
+        t0 = time.monotonic()
+        wait.until(lambda: selected(nb, "db-lost", endpoint), NAMES_RESYNC + 10, step=0.2,
+                   what="db back in its policy")
+        assert time.monotonic() - t0 <= NAMES_RESYNC + 5
+        assert nb.port(endpoint).external_ids[external_ids.CONTAINER_NAME] == db.name
+        probes.settles(other, ip_of(db, net), "tcp", 9000, want=False)
+    finally:
+        server.stop()
+
+
 def test_endpoint_labels_are_checked(client, nb, cleanup):
     net = network(client, cleanup, "10.65.0.0/24")
     c = with_endpoint_labels(client, cleanup, net, {"a b": "x"}, "sleep 60")
     with pytest.raises(Exception, match="a label is dockovn.label.KEY=VALUE"):
         c.start()
     assert [p for p in nb.ports(net.id) if p.external_ids.get("dockovn:endpoint-id")] == []
+
+
+def test_a_policy_allowing_nothing_still_passes_replies_to_its_own_connections(
+        client, nb, cleanup, policies):
+    """Isolated containers still reach out (policies are about ingress): TCP, UDP and
+    ping, IPv4 and IPv6; nothing gets in."""
+    import docker as sdk
+    ipam = sdk.types.IPAMConfig(pool_configs=[sdk.types.IPAMPool(subnet="10.70.0.0/24"),
+                                              sdk.types.IPAMPool(subnet="fd00:70::/64")])
+    net = client.networks.create(unique("net"), driver="dockovn", ipam=ipam, enable_ipv6=True)
+    cleanup.append(net)
+    server = labelled(client, cleanup, net, {"app": "server"})
+    closed = labelled(client, cleanup, net, {"role": "client"})
+    wait_bound(nb, endpoint_of(server, net), endpoint_of(closed, net))
+    server.reload()
+    v4 = ip_of(server, net)
+    v6 = server.attrs["NetworkSettings"]["Networks"][net.name]["GlobalIPv6Address"]
+    servers = [probes.Server(server, "tcp", 8000), probes.Server(server, "udp", 8001),
+               probes.Server(server, "tcp", 8002, ipv6=True),
+               probes.Server(closed, "tcp", 8003)]
+    try:
+        create(policies, "client-closed", "--network", net.name, "--select", "role=client")
+        wait.until(lambda: selected(nb, "client-closed", endpoint_of(closed, net)), 10,
+                   what="the client selected")
+        probes.settles(server, ip_of(closed, net), "tcp", 8003, want=False)  # closed
+        assert probes.reaches(closed, v4, "tcp", 8000)    # its own connections: replies pass
+        assert probes.reaches(closed, v4, "udp", 8001)
+        assert probes.reaches(closed, v6, "tcp", 8002)
+        assert pings(closed, v4) and pings(closed, v6)
+        assert not pings(server, ip_of(closed, net))      # nothing starts from outside
+    finally:
+        for s in servers:
+            s.stop()
 
 
 # -- connections across policy changes ------------------------------------------------------

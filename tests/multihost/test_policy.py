@@ -105,6 +105,27 @@ def test_a_policy_made_on_one_host_is_enforced_on_the_other(mh):
                    what="network gone from h2")
 
 
+def test_replies_cross_hosts_to_a_container_whose_policy_allows_nothing(mh):
+    net = create_network(mh, "h1", "10.90.62.0/24").name
+    network_on(mh, "h2", net)
+    made = []
+    try:
+        server = started(mh, "h2", net, labels={"app": "server"}, command=HTTPD)
+        closed = started(mh, "h1", net, labels={"role": "client"}, command=HTTPD)
+        made += [server, closed]
+        probes.settles(closed, ip_of(server, net), "tcp", 80, want=True, within=20)
+        policy(mh, "h2", "create", "mh-closed", "--network", net, "--select", "role=client")
+        probes.settles(server, ip_of(closed, net), "tcp", 80, want=False)  # nothing gets in
+        assert probes.reaches(closed, ip_of(server, net), "tcp", 80)      # its own: replies pass
+        code, out = closed.exec_run(["ping", "-c", "2", "-w", "4", ip_of(server, net)])
+        assert code == 0, out.decode()
+    finally:
+        policy(mh, "h1", "delete", "mh-closed", check=False)
+        remove(*made, mh.docker("h1").networks.get(net))
+        wait.until(lambda: net not in [n.name for n in mh.docker("h2").networks.list()], 30,
+                   what="network gone from h2")
+
+
 def test_a_restarted_driver_puts_its_containers_back_in_their_groups(mh):
     """Memberships lost while a host's driver was down are repaired when it comes back."""
     net = create_network(mh, "h1", "10.90.61.0/24").name

@@ -41,7 +41,8 @@ def run_driver(mode: str, nb_remote: str | None, ovs_db: str, bridge: str | None
                pidfile: str | None, gc_min_age: float, gc_interval: float = 30.0,
                dns_address: str = DEFAULT_DNS_ADDRESS, os_cloud: str | None = None,
                neutron_url: str | None = None, vif_id: str | None = None,
-               os_password: str | None = None, ssl_dir: str | None = None) -> None:
+               os_password: str | None = None, ssl_dir: str | None = None,
+               names_resync: float = 60.0) -> None:
     if pidfile:
         write_pidfile(pidfile)
     if mode == "underlay":
@@ -51,7 +52,7 @@ def run_driver(mode: str, nb_remote: str | None, ovs_db: str, bridge: str | None
     else:
         plugin, background, closers = overlay_plugin(
             nb_remote, ovs_db, bridge or "br-int", mtu, docker_host, request_timeout, gc_min_age,
-            gc_interval, dns_address, ssl_dir)
+            gc_interval, dns_address, ssl_dir, names_resync)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -72,7 +73,7 @@ def run_driver(mode: str, nb_remote: str | None, ovs_db: str, bridge: str | None
 
 
 def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout, gc_min_age,
-                   gc_interval, dns_address, ssl_dir=None):
+                   gc_interval, dns_address, ssl_dir=None, names_resync=60.0):
     """OVN logical switches (overlay mode): the driver, OVN IPAM, and the watchers."""
     recorded_nb, _, ssl = host_connection(ovs_db)  # SSL files: OVS's SSL row (host setup)
     if ssl is not None and ssl_dir:
@@ -87,7 +88,7 @@ def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout,
     userspace = ovs.datapath_type() == "netdev"
     driver = OverlayDriver(nb, ovs, host_id, default_mtu=mtu, userspace_datapath=userspace,
                            hostname=hostname)
-    docker_names = NameSync(nb, lambda: DockerEngine(docker_host))
+    docker_names = NameSync(nb, lambda: DockerEngine(docker_host), resync_seconds=names_resync)
     replicator = NetworkReplicator(nb, lambda: DockerEngine(docker_host),
                                    deleting=driver.pending_deletes)
     backends = BackendSync(Services(nb))  # service VIPs' backends follow the registry
@@ -183,6 +184,10 @@ def write_pidfile(path: str) -> None:
                    "managed plugin sees the host's pki folder at another path).")
 @click.option("--gc-interval", default=30.0, show_default=True,
               help="Seconds between gc passes while the driver runs (0: only at start).")
+@click.option("--names-resync", default=60.0, show_default=True,
+              type=click.FloatRange(1, 86400),
+              help="Seconds between passes copying every container's name and labels from "
+                   "Docker to NB, whatever its events said (the bound on a missed event).")
 @underlay_options
 def driver_command(**kwargs) -> None:
     """Run the Docker network plugin in the foreground."""

@@ -8,7 +8,9 @@ shows them and every host's name server answers them (``network/names``). It run
 off the request path and catches up on everything at start and after each reconnect.
 A write NB refused (unreachable, no Raft leader) is kept and tried again every
 ``retry_seconds`` until it lands: a name or label never reaching NB would leave a
-container unnamed on other hosts and outside the policies that select it (open).
+container unnamed on other hosts and outside the policies that select it (open). And
+every ``resync_seconds`` the whole catch-up runs again, whatever the events said: what
+an event lost (or a bug) left out is repaired within that bound.
 
 The same pass copies the container's labels (``dockovn:label:KEY``), which network
 policies select by, and fills the service registry: a container labelled
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable
 
 from dockovn.host.docker_engine import Attachment, DockerEngine, same_driver
@@ -37,11 +40,13 @@ LOG = logging.getLogger(__name__)
 
 class NameSync:
     def __init__(self, nb: Northbound, engine_factory: Callable[[], DockerEngine],
-                 driver_name: str = DRIVER_NAME, retry_seconds: float = 2.0):
+                 driver_name: str = DRIVER_NAME, retry_seconds: float = 2.0,
+                 resync_seconds: float = 60.0):
         self.nb = nb
         self.engine_factory = engine_factory
         self.driver_name = driver_name
         self.retry_seconds = retry_seconds
+        self.resync_seconds = resync_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dockovn-names", daemon=True)
         self._retrier = threading.Thread(target=self._retry_loop, name="dockovn-names-retry",
@@ -71,11 +76,23 @@ class NameSync:
             self.name_port(att)
 
     def _retry_loop(self) -> None:
+        next_resync = time.monotonic() + self.resync_seconds
         while not self._stop.wait(self.retry_seconds):
             try:
                 self.retry_unwritten()
-            except Exception:  # a bug must not end the retries for good
-                LOG.exception("retrying names NB refused")
+                if time.monotonic() >= next_resync:
+                    next_resync = time.monotonic() + self.resync_seconds
+                    self.resync()
+            except Exception as exc:  # Docker away, or a bug: never end the retries for good
+                LOG.warning("names: %s; trying again in %gs", exc, self.retry_seconds)
+
+    def resync(self) -> None:
+        """The whole catch-up, with an engine of its own (the events thread has one)."""
+        engine = self.engine_factory()
+        try:
+            self.catch_up(engine)
+        finally:
+            engine.close()
 
     def stop(self) -> None:
         self._stop.set()

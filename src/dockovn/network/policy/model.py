@@ -15,8 +15,10 @@ whole networks, CIDRs; on which protocols and ports. The semantics (README,
 
 In OVN each policy is a port group of the containers it selects, with ACLs named
 after it: a drop of all IP traffic into its ports (priority 1000), an allow of IPv6
-neighbour discovery and one allow-related for what it allows (both 1001). Sources chosen by label or network are a
-second port group whose address sets the allow ACL refers to. So ACLs grow with
+neighbour discovery and one allow-related for what it allows (both 1001), and an
+allow-related of what its ports send (900, from-lport): OVN then tracks the selected
+containers' own connections, so their replies pass the drop. Sources chosen by label
+or network are a second port group whose address sets the allow ACL refers to. So ACLs grow with
 policies, never with containers; containers only change group membership.
 """
 
@@ -38,6 +40,8 @@ GROUP_PREFIX = "dkpol_"          # Port_Group names: [a-zA-Z_.][a-zA-Z_.0-9]*
 SOURCE_SUFFIX = "_from"
 DROP_PRIORITY = 1000
 ALLOW_PRIORITY = 1001
+# The selected containers' own connections (below any drop, so an egress rule can win).
+OWN_CONNECTIONS_PRIORITY = 900
 LOG_METER = "dockovn_policy_log"  # rate limit of logged drops (ovn-controller's log)
 LOG_RATE = 20                     # log lines a second, at most, per host
 
@@ -174,8 +178,14 @@ class Policy:
         # `!nd` in a match (a nominal predicate), hence an allow of its own above the drop.
         neighbours = Acl("to-lport", ALLOW_PRIORITY, f"{into} && (nd || nd_rs || nd_ra)",
                          "allow", name=self.name)
+        # Replies to what the selected containers start themselves must pass the drop.
+        # OVN lets a reply through only on a connection it tracked, and it tracks only
+        # what an allow-related ACL (or a load balancer) on the switch let in: without
+        # this one, a policy allowing nothing would cut its containers' own connections.
+        own = Acl("from-lport", OWN_CONNECTIONS_PRIORITY, f"inport == @{self.group} && ip",
+                  "allow-related", name=self.name)
         if self.isolates_only:
-            return (drop, neighbours)
+            return (drop, neighbours, own)
         terms = [into, "ip"]
         sources = self._sources_match()
         if sources:
@@ -184,7 +194,7 @@ class Policy:
             terms.append("(" + " || ".join(p.match() for p in self.ports) + ")")
         allow = Acl("to-lport", ALLOW_PRIORITY, " && ".join(terms), "allow-related",
                     name=self.name)
-        return (drop, neighbours, allow)
+        return (drop, neighbours, own, allow)
 
     def _sources_match(self) -> str:
         alternatives = []

@@ -55,20 +55,24 @@ def test_bad_cidr():
         Policy(name="p", from_cidrs=("10.0.0.1/8",))
 
 
-def test_a_policy_without_allows_only_drops():
-    drop, nd = Policy(name="iso-late").acls()
+def test_a_policy_without_allows_drops_all_but_replies_to_its_own_connections():
+    drop, nd, own = Policy(name="iso-late").acls()
     assert (drop.direction, drop.priority, drop.action, drop.name) == \
         ("to-lport", 1000, "drop", "iso-late")
     assert drop.match == "outport == @dkpol_iso_late && ip"
     assert (nd.priority, nd.action, nd.match) == (
         1001, "allow", "outport == @dkpol_iso_late && (nd || nd_rs || nd_ra)")
+    # What the selected containers start is tracked, so its replies pass the drop.
+    assert (own.direction, own.priority, own.action, own.match) == (
+        "from-lport", 900, "allow-related", "inport == @dkpol_iso_late && ip")
 
 
 def test_allow_acl_combines_sources_and_ports_in_one_acl():
     p = Policy(name="db", selector=(("app", "db"),), from_selectors=((("app", "web"),),),
                from_cidrs=("10.9.0.0/16", "fd00::/64"),
                ports=(Ports.parse("tcp/5432"), Ports.parse("udp/53")))
-    drop, _, allow = p.acls()
+    drop, _, own, allow = p.acls()
+    assert own.match == "inport == @dkpol_db && ip"
     assert allow.action == "allow-related" and allow.priority == 1001 and allow.name == "db"
     assert allow.match == (
         "outport == @dkpol_db && ip && (ip4.src == $dkpol_db_from_ip4 || "
