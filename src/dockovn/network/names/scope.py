@@ -7,8 +7,13 @@ This host's Docker says which container has which address, and which of its
 networks are dockovn's: a query is answered with those networks' names only.
 
 The map is rebuilt when Docker reports a network connect/disconnect (a container
-starting or stopping does both), and at once when a query comes from an address
-not in it (rate-limited), so a container asking right after it started is known.
+starting or stopping does both), and when a query comes from an address not in it,
+so a container asking right after it started is known. That rebuild runs on a thread
+of its own: the query waits for it UNKNOWN_WAIT seconds at most (other queries are
+answered meanwhile), and an address still unknown then is remembered as such for
+UNKNOWN_TTL seconds (a container on Docker's default bridge, which asks too, costs
+one rebuild, not one per query). When Docker does not answer (a dockerd restart), the
+last map stays in use.
 """
 
 from __future__ import annotations
@@ -28,36 +33,74 @@ LOG = logging.getLogger(__name__)
 SwitchOf = Callable[[str], "str | None"]
 
 
+UNKNOWN_WAIT = 1.0   # seconds a query from an unknown address waits for a rebuild
+UNKNOWN_TTL = 3.0    # seconds an address unknown after a rebuild stays unknown
+
+
 class SourceScope:
     def __init__(self, engine_factory: Callable[[], DockerEngine], switch_of: SwitchOf,
-                 min_refresh: float = 0.2, retry_seconds: float = 2.0):
+                 retry_seconds: float = 2.0):
         self.engine_factory = engine_factory
         self.switch_of = switch_of
-        self.min_refresh = min_refresh
         self.retry_seconds = retry_seconds
         self._by_address: dict[str, set[str]] = {}
-        self._lock = threading.Lock()
-        self._last = 0.0
+        self._unknown: dict[str, float] = {}  # address -> until when it is known unknown
+        self._cond = threading.Condition()
+        self._asked = 0    # rebuilds asked for by queries
+        self._served = 0   # the asks the last finished rebuild started after
+        self._refreshing = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._follow, name="dockovn-dns-scope",
-                                        daemon=True)
+        self._threads = [threading.Thread(target=self._follow, name="dockovn-dns-scope",
+                                          daemon=True),
+                         threading.Thread(target=self._on_demand, name="dockovn-dns-rebuild",
+                                          daemon=True)]
 
     def start(self) -> None:
-        self._thread.start()
+        for t in self._threads:
+            t.start()
 
     def stop(self) -> None:
         self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
 
     def switches(self, address: str) -> set[str]:
-        with self._lock:
+        """The asking address's switches, from the map; for an unknown address, after a
+        rebuild started since (UNKNOWN_WAIT at most)."""
+        with self._cond:
             found = self._by_address.get(address)
-        if found is None and time.monotonic() - self._last >= self.min_refresh:
-            self.refresh()
-            with self._lock:
-                found = self._by_address.get(address)
-        return set(found or ())
+            if found is not None:
+                return set(found)
+            if self._unknown.get(address, 0.0) > time.monotonic():
+                return set()
+            self._asked += 1
+            mine = self._asked
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._served >= mine or self._stop.is_set(),
+                                UNKNOWN_WAIT)
+            found = self._by_address.get(address)
+            if found is None:
+                self._unknown[address] = time.monotonic() + UNKNOWN_TTL
+            return set(found or ())
+
+    def _on_demand(self) -> None:
+        while not self._stop.is_set():
+            with self._cond:
+                self._cond.wait_for(lambda: self._asked > self._served or self._stop.is_set())
+                asked = self._asked
+            try:
+                self.refresh()
+            except Exception as exc:  # Docker away: the last map stays
+                LOG.debug("dns scope rebuild: %s", exc)
+            with self._cond:
+                self._served = asked
+                self._cond.notify_all()
 
     def refresh(self, engine: DockerEngine | None = None) -> None:
+        with self._refreshing:  # one at a time: an older listing never lands last
+            self._refresh(engine)
+
+    def _refresh(self, engine: DockerEngine | None) -> None:
         own = engine is None
         engine = engine or self.engine_factory()
         try:
@@ -75,9 +118,11 @@ class SourceScope:
                     switches_of.setdefault(container, set()).add(switch)
         by_address = {a: switches_of[c] for c, addrs in addresses_of.items()
                       if c in switches_of for a in addrs}
-        with self._lock:
+        now = time.monotonic()
+        with self._cond:
             self._by_address = by_address
-            self._last = time.monotonic()
+            self._unknown = {a: t for a, t in self._unknown.items()
+                             if t > now and a not in by_address}
 
     def _follow(self) -> None:
         while not self._stop.is_set():
