@@ -35,9 +35,11 @@ def nameservers(path: str) -> list[str]:
 
 
 def host_upstreams(resolv_conf: str = RESOLV_CONF) -> list[str]:
-    """The host's name servers a container can use (not loopback), as dockerd picks them."""
+    """The host's name servers a container can use, as dockerd picks them: not loopback,
+    and not link-local (``fe80::1%eth0``: dockerd refuses a scoped address in its ``dns``
+    list, and a container could not reach one anyway)."""
     def usable(servers):
-        return [s for s in servers if not _loopback(s)]
+        return [s for s in servers if not _loopback(s) and not _link_local(s)]
 
     found = usable(nameservers(resolv_conf))
     if not found and resolv_conf == RESOLV_CONF:
@@ -50,6 +52,18 @@ def _loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return True  # not an address dockerd could use either
+
+
+def _link_local(address: str) -> bool:
+    """IPv6 link-local (IPv4's 169.254/16 stays: clouds serve DNS there, reachable
+    from containers through the host's NAT)."""
+    if "%" in address:
+        return True
+    try:
+        found = ipaddress.ip_address(address)
+    except ValueError:
+        return True
+    return found.version == 6 and found.is_link_local
 
 
 def configure(path: str, resolver: str, upstreams: list[str] | None = None) -> tuple[bool, list[str]]:

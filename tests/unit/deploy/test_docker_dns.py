@@ -33,6 +33,13 @@ def test_host_upstreams_skip_loopback_like_dockerd(tmp_path):
     assert docker_dns.host_upstreams(str(conf)) == docker_dns.DOCKER_FALLBACK
 
 
+def test_host_upstreams_skip_ipv6_link_local_which_dockerd_refuses(tmp_path):
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("nameserver fe80::1%eth0\nnameserver fe80::2\nnameserver 169.254.169.253\n"
+                    "nameserver 2001:db8::53\n")
+    assert docker_dns.host_upstreams(str(conf)) == ["169.254.169.253", "2001:db8::53"]
+
+
 def test_a_broken_daemon_json_is_refused(tmp_path):
     path = tmp_path / "daemon.json"
     path.write_text("{not json")

@@ -183,6 +183,9 @@ class OverlayDriver:
         this host (network replication) since it still exists in the cluster.
         """
         switch = self._find_network(req.network_id)
+        # Docker is done with the network here whatever happens below: so is the map
+        # of the addresses its IPAM gave out on it.
+        self._forget_network(switch.name if switch is not None else req.network_id)
         if switch is None:
             return Empty()  # gone already (removed from another host)
         ports = self._endpoints(switch)
@@ -308,6 +311,17 @@ class OverlayDriver:
                         taken[ip] = port.name
             self._taken[switch_name] = taken
         return taken
+
+    def _forget_network(self, switch_name: str) -> None:
+        with self._taken_lock:
+            self._taken.pop(switch_name, None)
+
+    @property
+    def address_maps(self) -> int:
+        """Networks whose address map this driver holds: it must follow the networks
+        (a map kept after DeleteNetwork is memory never given back)."""
+        with self._taken_lock:
+            return len(self._taken)
 
     def _forget_address(self, switch_name: str, endpoint_id: str) -> None:
         with self._taken_lock:
