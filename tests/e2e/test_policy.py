@@ -380,3 +380,13 @@ def test_a_duplicate_name_is_refused(stack, nb, policies):
     assert done.returncode != 0 and "policy twice exists already" in done.stderr
     bad = dockovn("policy", "create", "Bad_Name", check=False)
     assert bad.returncode != 0 and "policy name 'Bad_Name'" in bad.stderr
+
+
+def test_a_name_that_would_take_another_policys_source_group_is_refused(stack, nb, policies):
+    """Policy x's sources are port group dkpol_x_from: policy x-from would be the same
+    group, and the two would fight over its members."""
+    create(policies, "twin", "--select", "app=x", "--from", "app=y")
+    before = {g.name: g.ports for g in PortGroups(nb).all()}
+    done = dockovn("policy", "create", "twin-from", "--select", "app=z", check=False)
+    assert done.returncode != 0 and "may not end in -from" in done.stderr, done.stderr
+    assert {g.name: g.ports for g in PortGroups(nb).all()} == before

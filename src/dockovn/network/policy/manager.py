@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dockovn.network import external_ids, lookup
-from dockovn.network.policy.model import (LOG_METER, LOG_RATE, POLICY, POLICY_SPEC, Policy,
-                                          PolicyError, Ports, parse_selector, port_labels)
+from dockovn.network.policy.model import (LOG_METER, LOG_RATE, POLICY, POLICY_SPEC,
+                                          SOURCE_NAME_SUFFIX, Policy, PolicyError, Ports,
+                                          parse_selector, port_labels)
 from dockovn.ovn.nb import LogicalPort, Northbound
 from dockovn.ovn.port_groups import NewPortGroup, PortGroups, RateLimit
 
@@ -73,6 +74,12 @@ class Policies:
               from_labels: tuple[str, ...], from_networks: tuple[str, ...],
               from_cidrs: tuple[str, ...], ports: tuple[str, ...], log: bool) -> Policy:
         """A Policy from what a person typed; PolicyError naming the bad part."""
+        if name.endswith(SOURCE_NAME_SUFFIX):
+            # Policy X's sources are the group dkpol_X_from: policy X-from's own group
+            # would be that one (and each policy would rewrite the other's members).
+            raise PolicyError(f"policy name {name!r}: may not end in {SOURCE_NAME_SUFFIX} "
+                              f"(policy {name[:-len(SOURCE_NAME_SUFFIX)]!r} would name its "
+                              "sources' group the same)")
         names = {}
         switch = self._network(network) if network else None
         if switch is not None:

@@ -38,6 +38,7 @@ PROTOCOLS = ("tcp", "udp", "icmp")
 
 GROUP_PREFIX = "dkpol_"          # Port_Group names: [a-zA-Z_.][a-zA-Z_.0-9]*
 SOURCE_SUFFIX = "_from"
+SOURCE_NAME_SUFFIX = "-from"  # what a policy name would need to reach SOURCE_SUFFIX
 DROP_PRIORITY = 1000
 ALLOW_PRIORITY = 1001
 # The selected containers' own connections (below any drop, so an egress rule can win).
