@@ -40,7 +40,8 @@ class HostState:
 def find(nb: Northbound, host: str) -> HostState:
     """What NB holds for ``host`` (its system-id or its hostname)."""
     state = HostState(set())
-    for switch in nb.switches_with(external_ids.NETWORK_ID):
+    switches = nb.switches_with(external_ids.NETWORK_ID)
+    for switch in switches:
         ids = switch.external_ids
         dockovn_ipam = ids.get(external_ids.IPAM) == "dockovn"
         for port in nb.ports(switch.name):
@@ -60,7 +61,11 @@ def find(nb: Northbound, host: str) -> HostState:
                     if subnet:
                         state.releases.setdefault(
                             pool_name(ipaddress.ip_network(subnet)), []).append(value)
-        keys = [k for k, v in ids.items() if k.startswith(external_ids.DOCKER_ID_PREFIX)
+    # Aliases record the system-id, which the ports above may have told (when ``host``
+    # is the hostname): only now can every switch be read for them.
+    for switch in switches:
+        keys = [k for k, v in switch.external_ids.items()
+                if k.startswith(external_ids.DOCKER_ID_PREFIX)
                 and external_ids.alias_host(v) in (host, *state.host_ids)]
         if keys:
             state.aliases[switch.name] = keys
