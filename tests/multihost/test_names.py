@@ -4,6 +4,8 @@ and wget, through each container's usual resolver (Docker's embedded DNS; no --d
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 
 import docker as sdk
@@ -88,6 +90,50 @@ def test_an_alias_shared_by_containers_elsewhere_gives_every_address(mh, names_n
         local = named(mh, "h1", net, unique("m"), aliases=["pool"])
         members.append(local)
         assert wait.until(lambda: lookup(client, "pool") == [ip_of(local, net)], 10)
+    finally:
+        remove(*members, client)
+
+
+CROWD = 40  # members of one alias: their answer is more than a 512-byte UDP reply holds
+
+# A resolver's query through Docker's embedded DNS, run in a container's namespace:
+# over UDP (what it says, and whether it was cut) and over TCP (the whole answer).
+ASK = r"""
+import sys, dns.flags, dns.message, dns.query, dns.rcode, dns.rdatatype
+q = dns.message.make_query(sys.argv[1], dns.rdatatype.A)
+udp = dns.query.udp(q, "127.0.0.11", timeout=5, raise_on_truncation=False)
+tcp = dns.query.tcp(q, "127.0.0.11", timeout=5)
+def addrs(r): return ",".join(sorted(x.to_text() for rr in r.answer for x in rr))
+print(dns.rcode.to_text(udp.rcode()), int(bool(udp.flags & dns.flags.TC)), addrs(udp))
+print(dns.rcode.to_text(tcp.rcode()), addrs(tcp))
+"""
+
+
+def test_an_alias_with_many_members_answers_whole_over_tcp_and_cut_over_udp(mh, names_net):
+    net = names_net.name
+    members = [named(mh, "h2", net, unique("crowd"), aliases=["crowd"]) for _ in range(CROWD)]
+    client = run(mh, "h1", net)
+    try:
+        want = sorted(ip_of(m, net) for m in members)
+        pid = mh.docker("h1").api.inspect_container(client.id)["State"]["Pid"]
+
+        def asked() -> tuple[list[str], list[str]]:
+            done = subprocess.run(["nsenter", "-t", str(pid), "-n", sys.executable, "-c", ASK,
+                                   "crowd"], capture_output=True, text=True, timeout=30)
+            assert done.returncode == 0, done.stderr[-2000:]
+            return [line.split(" ") for line in done.stdout.splitlines()]
+
+        def whole() -> bool:
+            _, tcp = asked()
+            return tcp[0] == "NOERROR" and sorted(tcp[1].split(",")) == want
+        assert wait.until(whole, 20, what=f"all {CROWD} members over TCP")
+        udp, _ = asked()
+        # Over UDP: no "no such name"; what fits, flagged as cut, so resolvers ask again
+        # over TCP. (busybox's nslookup does not; it shows the part that came.)
+        assert udp[0] == "NOERROR" and udp[1] == "1", udp
+        part = udp[2].split(",")
+        assert 0 < len(part) < CROWD and set(part) <= set(want)
+        assert set(lookup(client, "crowd")) <= set(want) and lookup(client, "crowd")
     finally:
         remove(*members, client)
 
