@@ -45,7 +45,8 @@ UDP_MAX = 4096         # the most we send over UDP, whatever EDNS offers
 TCP_LIMIT = 65535
 UDP_WORKERS = 4
 MAX_PENDING = 256      # UDP queries waiting for a worker
-MAX_TCP = 16           # TCP connections served at once
+MAX_TCP = 32           # TCP connections served at once
+TCP_QUEUE_WAIT = 0.5   # seconds a new connection may wait for a slot (then it is closed)
 TCP_IDLE = 5.0         # seconds a TCP connection may stay silent
 
 # (index, switches of the asking address) for a query from ``source``
@@ -203,8 +204,10 @@ class DnsServer:
                 conn, peer = self.tcp.accept()
             except OSError:
                 return  # closed
-            if not self._connections.acquire(blocking=False):
-                conn.close()  # at the limit: the client tries again later
+            # At the limit, a short wait (most connections carry one query and close at
+            # once), then the connection is closed: the client tries again later.
+            if not self._connections.acquire(timeout=TCP_QUEUE_WAIT):
+                conn.close()
                 continue
             threading.Thread(target=self._serve_tcp, args=(conn, peer[0]),
                              name="dockovn-dns-conn", daemon=True).start()
