@@ -6,7 +6,7 @@ DOCKOVN := $(VENV)/bin/dockovn
 PYTEST_ARGS ?=
 
 .PHONY: deps system-deps venv demo demo-clean test test-unit test-integration test-e2e test-multihost bench-hotpaths clean \
-        bench bench-deps bench-scale bench-faults underlay-deps test-underlay plugin plugin-deps
+        bench bench-deps bench-names-load bench-scale bench-faults underlay-deps test-underlay plugin plugin-deps
 
 # Debian packages first (checked every time, installed only when missing), then the venv.
 deps: system-deps $(VENV)/.installed
@@ -51,6 +51,13 @@ bench: bench-deps
 	$(PY) -m bench.names.run $(BENCH_NAMES_ARGS)
 	$(PY) -m bench.failover.run $(BENCH_FAILOVER_ARGS)
 	$(PY) -m bench.policy.run $(BENCH_POLICY_ARGS)
+
+# Names under load (bench/names/load.py, not part of `bench`): 1,000 queries/s for 30 s to
+# both hosts' name servers on the two-host harness, h1's dockerd restarted halfway; writes
+# bench/results/names-load.*. `make bench-names-load BENCH_NAMES_LOAD_ARGS=--help` for options.
+BENCH_NAMES_LOAD_ARGS ?=
+bench-names-load: bench-deps
+	$(PY) -m bench.names.load $(BENCH_NAMES_LOAD_ARGS)
 
 # Scale (bench/scale/run.py, not part of `bench`): 2, 5 and 10 hosts in namespaces without
 # dockerd (its plugin calls replayed), 1,000 container ports; writes bench/results/scale.*.

@@ -101,6 +101,35 @@ def test_names_benchmark_runs_at_tiny_sizes(tmp_path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_names_load_benchmark_runs_at_tiny_sizes(tmp_path):
+    """bench/names/load.py on the two-host harness: 50 queries/s for 3 s, h1's dockerd
+    restarted halfway. Known sources must get an answer to every query."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (namespaces, dockerd)")
+    if importlib.util.find_spec("matplotlib") is None:
+        pytest.skip("the bench extra is missing (make bench-deps installs it)")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.names.load", "--rate", "50", "--seconds", "3",
+         "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=480)
+    assert done.returncode == 0, f"stderr:\n{done.stderr[-4000:]}\nstdout:\n{done.stdout[-4000:]}"
+    data = json.loads((tmp_path / "names-load.json").read_text())
+    summary = data["summary"]
+    assert set(summary) == {"steady", "restart", "after"}
+    for phase, kinds in summary.items():
+        assert {"one", "many", "unknown"} <= set(kinds), (phase, kinds)
+        for kind in ("one", "many"):  # known sources
+            s = kinds[kind]
+            assert s["sent"] > 0 and s["no_answer"] == 0, (phase, kind, s)
+    for phase in ("steady", "restart"):  # unknown sources: refused, never answered
+        outcomes = summary[phase]["unknown"]["outcomes"]
+        assert "REFUSED" in outcomes and "NOERROR" not in outcomes, (phase, outcomes)
+    many = summary["steady"]["many"]  # cut over UDP, so every answer came over TCP
+    assert many["tcp"] == many["answered"] > 0, many
+    assert "## Names under load" in (tmp_path / "names-load.md").read_text()
+    with open(tmp_path / "names-load.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
 def test_failover_benchmark_runs_with_one_kill(tmp_path):
     """bench/failover/run.py on the three-member harness, one leader kill."""
     if os.geteuid() != 0:
