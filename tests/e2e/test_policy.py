@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+import docker as sdk
 import pytest
 
 from dockovn.network import external_ids
@@ -65,6 +66,19 @@ def with_endpoint_labels(client, cleanup, net, labels: dict[str, str], command: 
     c = client.containers.get(created["Id"])
     cleanup.append(c)
     return c
+
+
+def dual_stack(client, cleanup, v4: str, v6: str):
+    ipam = sdk.types.IPAMConfig(pool_configs=[sdk.types.IPAMPool(subnet=v4),
+                                              sdk.types.IPAMPool(subnet=v6)])
+    net = client.networks.create(unique("net"), driver="dockovn", ipam=ipam, enable_ipv6=True)
+    cleanup.append(net)
+    return net
+
+
+def ipv6_of(c, net) -> str:
+    c.reload()
+    return c.attrs["NetworkSettings"]["Networks"][net.name]["GlobalIPv6Address"]
 
 
 def selected(nb, policy: str, *endpoints: str) -> bool:
@@ -223,17 +237,12 @@ def test_a_policy_allowing_nothing_still_passes_replies_to_its_own_connections(
         client, nb, cleanup, policies):
     """Isolated containers still reach out (policies are about ingress): TCP, UDP and
     ping, IPv4 and IPv6; nothing gets in."""
-    import docker as sdk
-    ipam = sdk.types.IPAMConfig(pool_configs=[sdk.types.IPAMPool(subnet="10.70.0.0/24"),
-                                              sdk.types.IPAMPool(subnet="fd00:70::/64")])
-    net = client.networks.create(unique("net"), driver="dockovn", ipam=ipam, enable_ipv6=True)
-    cleanup.append(net)
+    net = dual_stack(client, cleanup, "10.70.0.0/24", "fd00:70::/64")
     server = labelled(client, cleanup, net, {"app": "server"})
     closed = labelled(client, cleanup, net, {"role": "client"})
     wait_bound(nb, endpoint_of(server, net), endpoint_of(closed, net))
-    server.reload()
     v4 = ip_of(server, net)
-    v6 = server.attrs["NetworkSettings"]["Networks"][net.name]["GlobalIPv6Address"]
+    v6 = ipv6_of(server, net)
     servers = [probes.Server(server, "tcp", 8000), probes.Server(server, "udp", 8001),
                probes.Server(server, "tcp", 8002, ipv6=True),
                probes.Server(closed, "tcp", 8003)]
@@ -288,16 +297,11 @@ def test_established_connection_survives_unrelated_changes_and_removing_the_allo
 
 
 def test_ipv6_neighbour_discovery_works_under_a_policy(client, nb, cleanup, policies):
-    import docker as sdk
-    ipam = sdk.types.IPAMConfig(pool_configs=[sdk.types.IPAMPool(subnet="10.67.0.0/24"),
-                                              sdk.types.IPAMPool(subnet="fd00:67::/64")])
-    net = client.networks.create(unique("net"), driver="dockovn", ipam=ipam, enable_ipv6=True)
-    cleanup.append(net)
+    net = dual_stack(client, cleanup, "10.67.0.0/24", "fd00:67::/64")
     db = labelled(client, cleanup, net, {"app": "db"})
     web = labelled(client, cleanup, net, {"app": "web"})
     wait_bound(nb, endpoint_of(db, net), endpoint_of(web, net))
-    db.reload()
-    db_ip6 = db.attrs["NetworkSettings"]["Networks"][net.name]["GlobalIPv6Address"]
+    db_ip6 = ipv6_of(db, net)
     server = probes.Server(db, "tcp", 6000, ipv6=True)
     try:
         create(policies, "v6", "--network", net.name, "--select", "app=db",
