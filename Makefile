@@ -52,7 +52,7 @@ bench: bench-deps
 	$(PY) -m bench.failover.run $(BENCH_FAILOVER_ARGS)
 	$(PY) -m bench.policy.run $(BENCH_POLICY_ARGS)
 
-# Names under load (bench/names/load.py, not part of `bench`): 1,000 queries/s for 30 s to
+# Names under load (bench/names/load.py, not part of `bench`): a floor (a trivial responder), then 1,000 queries/s for 30 s to
 # both hosts' name servers on the two-host harness, h1's dockerd restarted halfway; writes
 # bench/results/names-load.*. `make bench-names-load BENCH_NAMES_LOAD_ARGS=--help` for options.
 BENCH_NAMES_LOAD_ARGS ?=

@@ -7,7 +7,12 @@ container's name on the other host; "many", an alias of MANY_MEMBERS containers 
 (too big for UDP: see MANY_TYPE); "unknown", from a source the server does not know,
 which must get REFUSED quickly.
 
-Phases. "steady" (the first half): known sources are containers on both hosts, the
+Phases. "floor" first (--floor-seconds, default half of --seconds): the steady phase's
+generators, sources, rates and queries, sent to a trivial responder on each host
+(bench/names/floor.py: 169.254.53.53:5353, answering every query with the reply dockovn's
+server gave that source for it, read just before, TC and REFUSED included), so its
+figures are what the machine and the harness can do at best, measured in the same run.
+"steady" (the first half of --seconds): known sources are containers on both hosts, the
 unknown one a container on h1's default bridge. Then h1's dockerd is restarted; its
 containers stop with it (no live-restore), and a stopped container's namespace has no
 interface left to send from. So from then on the known sources are h2's containers (h2's
@@ -20,7 +25,7 @@ Each generator is a paced Python process in the source's network namespace (`nse
 query every 1/rate s whether or not earlier ones were answered, so a stall shows as
 latency and lost queries, not as a lower rate), writing one record per query for this
 runner to sum up. Goals are reported, never asserted.
-`python -m bench.names.load [--rate 1000] [--seconds 30] [--out DIR]`.
+`python -m bench.names.load [--rate 1000] [--seconds 30] [--floor-seconds S] [--out DIR]`.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from collections import Counter
 
 import docker as sdk
 
+from bench.names import floor
 from bench.reporting.output import RESULTS, save
 from bench.reporting.stats import percentile
 from bench.stack import load_average, machine
@@ -57,7 +63,7 @@ SHARES = {"one": 0.4, "many": 0.4, "unknown": 0.2}  # of --rate, the same in eve
 KINDS = {"one": "1-member name (other host)",
          "many": f"'many' ({MANY_MEMBERS} members, {MANY_TYPE})",
          "unknown": "unknown source"}
-PHASES = ("steady", "restart", "after")
+PHASES = ("steady", "restart", "after")  # dockovn's; the floor's rows go before them
 AFTER_MIN = 2.0        # seconds of load at least once h1's dockerd is back
 PERCENTILES = (50, 90, 99, 99.9, 100)
 
@@ -137,13 +143,13 @@ class Generator:
     """One kind of query from one source at ``rate``/s, until ``stop()``."""
 
     def __init__(self, work: str, source: str, prefix: list[str], kind: str, name: str,
-                 rdtype: str, rate: float, bind: str = "-"):
+                 rdtype: str, rate: float, bind: str = "-", port: int = PORT):
         self.kind, self.source = kind, source
         self.out = os.path.join(work, f"{source}-{kind}-{uuid.uuid4().hex[:6]}.json")
         self.err = open(self.out + ".err", "w")
         cap = 3600  # the runner stops it; this only bounds an orphan
         self.proc = subprocess.Popen(
-            [*prefix, sys.executable, "-c", GENERATOR, self.out, SERVER, str(PORT), str(rate),
+            [*prefix, sys.executable, "-c", GENERATOR, self.out, SERVER, str(port), str(rate),
              str(cap), bind, name, rdtype],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True)
 
@@ -187,10 +193,10 @@ def container(client, net: str | None, name: str, aliases=(), **host_config):
     return client.containers.get(made["Id"])
 
 
-def summarize(rows: list[tuple], rate: float) -> dict:
+def summarize(rows: list[tuple], rate: float, phases=PHASES) -> dict:
     """Per phase and kind, from (phase, kind, sent, latency or None, rcode, tcp) rows."""
     summary = {}
-    for phase in PHASES:
+    for phase in phases:
         mine = [r for r in rows if r[0] == phase]
         span = (max(r[2] for r in mine) - min(r[2] for r in mine)) if len(mine) > 1 else 0.0
         summary[phase] = {"span_s": span, "target_qps": rate,
@@ -210,10 +216,11 @@ def summarize(rows: list[tuple], rate: float) -> dict:
     return summary
 
 
-def run(rate: float, seconds: float) -> dict:
+def run(rate: float, seconds: float, floor_seconds: float) -> dict:
     cluster = multihost.start(2)
     work = tempfile.mkdtemp(prefix="names-load-")
     generators: list[Generator] = []
+    responders: list[floor.Responder] = []
     try:
         host1, host2 = cluster.host("h1"), cluster.host("h2")
         h1, h2 = host1.docker(), host2.docker()
@@ -240,8 +247,8 @@ def run(rate: float, seconds: float) -> dict:
             wait.until(lambda: asks(prefix, name, rdtype, bind) == want, 60, step=0.5,
                        what=f"{name} {rdtype} answering {want} ({bind})")
 
-        def stage(specs) -> list[Generator]:
-            made = [Generator(work, *spec) for spec in specs]
+        def stage(specs, port: int = PORT) -> list[Generator]:
+            made = [Generator(work, *spec, port=port) for spec in specs]
             generators.extend(made)
             for g in made:
                 g.ready()
@@ -253,12 +260,29 @@ def run(rate: float, seconds: float) -> dict:
             return [(g.kind, *r) for g in made for r in g.records()]
 
         half, load = seconds / 2, load_average()
-        steady = stage([("h1-container", c1, "one", "load-one-h2", "A", rate * SHARES["one"] / 2),
-                        ("h1-container", c1, "many", "many", MANY_TYPE, rate * SHARES["many"] / 2),
-                        ("h2-container", c2, "one", "load-one-h1", "A", rate * SHARES["one"] / 2),
-                        ("h2-container", c2, "many", "many", MANY_TYPE, rate * SHARES["many"] / 2),
-                        ("h1-bridge", outsider, "unknown", "load-one-h2", "A",
-                         rate * SHARES["unknown"])])
+        specs = [("h1-container", c1, "one", "load-one-h2", "A", rate * SHARES["one"] / 2),
+                 ("h1-container", c1, "many", "many", MANY_TYPE, rate * SHARES["many"] / 2),
+                 ("h2-container", c2, "one", "load-one-h1", "A", rate * SHARES["one"] / 2),
+                 ("h2-container", c2, "many", "many", MANY_TYPE, rate * SHARES["many"] / 2),
+                 ("h1-bridge", outsider, "unknown", "load-one-h2", "A", rate * SHARES["unknown"])]
+
+        # The floor: the same generators against each host's trivial responder, which
+        # answers with the replies dockovn's server gives these very queries (floor.py).
+        for host, prefixes in ((host1, (c1, outsider)), (host2, (c2,))):
+            replies = []
+            for prefix in prefixes:
+                asked = [(s[3], s[4]) for s in specs if s[1] == prefix]
+                replies += wait.until(lambda: floor.capture(prefix, SERVER, PORT, asked), 30,
+                                      step=0.5, what=f"dockovn's replies to {' '.join(prefix)}")
+            responders.append(floor.Responder(in_host(host), replies, work, SERVER))
+            responders[-1].ready()
+        below = stage(specs, port=floor.PORT)
+        time.sleep(floor_seconds)
+        floor_rows = [("floor", *r) for r in collect(below)]
+        for r in responders:
+            r.stop()
+
+        steady = stage(specs)
         time.sleep(half)
         rows = [("steady", *r) for r in collect(steady)]
 
@@ -280,21 +304,30 @@ def run(rate: float, seconds: float) -> dict:
         # (the few queries sent while the later generators were starting: steady too)
         rows += [("steady" if r[1] < t_stop else "restart" if r[1] <= t_back else "after", *r)
                  for r in collect(later)]
-        return {"rate": rate, "seconds": seconds, "timeout_s": TIMEOUT,
+        return {"rate": rate, "seconds": seconds, "floor_seconds": floor_seconds,
+                "floor_port": floor.PORT, "timeout_s": TIMEOUT,
                 "many_members": MANY_MEMBERS, "many_type": MANY_TYPE, "shares": SHARES,
                 "machine": machine(), "load_average": load,
                 "restart_s": {"dockerd_stopped": t_down - t_stop,
                               "dockerd_answering": t_dockerd - t_stop,
                               "containers_back": t_back - t_stop},
-                "summary": summarize(rows, rate)}
+                "summary": summarize(rows, rate),
+                "floor": summarize(floor_rows, rate, ("floor",))["floor"]}
     finally:
         for g in generators:
             g.kill()
+        for r in responders:
+            r.stop()
         multihost.teardown()
 
 
 def _ms(value) -> str:
     return "-" if value is None else f"{value:.1f}"
+
+
+def _phases(results: dict) -> dict:
+    """Every phase's summary, the floor's first."""
+    return {"floor": results["floor"], **results["summary"]}
 
 
 def report(results: dict) -> str:
@@ -311,12 +344,18 @@ def report(results: dict) -> str:
              "bridge (unknown); restart and after, h2's containers (known) and h1's host "
              "namespace (unknown). During the restart h1's named container is down, so its "
              "name may rightly answer REFUSED.", "",
+             f"Floor (measured first, {results['floor_seconds']:.0f} s): the steady phase's "
+             f"generators, sources, rates and queries sent to a trivial responder on each host "
+             f"({SERVER}:{results['floor_port']}, bench/names/floor.py) that answers every "
+             "query with the reply dockovn's server gave it just before (TC and REFUSED "
+             "included): what the machine and the harness can do at best.", "",
              "| query | phase | sent | answered | no answer (goal 0) | outcomes | via TCP "
              "| p50 ms | p99 ms | max ms | q/s (target) |",
              "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+    phases = _phases(results)
     for kind, label in KINDS.items():
-        for phase in PHASES:
-            s = results["summary"][phase][kind]
+        for phase, summary in phases.items():
+            s = summary[kind]
             outcomes = ", ".join(f"{k} {v}" for k, v in sorted(s["outcomes"].items()))
             qps = "-" if s["qps"] is None else f"{s['qps']:.0f}"
             lines.append(f"| {label} | {phase} | {s['sent']} | {s['answered']} | "
@@ -324,8 +363,7 @@ def report(results: dict) -> str:
                          f"{_ms(s['ms']['50'])} | {_ms(s['ms']['99'])} | "
                          f"{_ms(s['ms']['100'])} | {qps} ({s['target_qps']:.0f}) |")
     lines.append("")
-    for phase in PHASES:
-        s = results["summary"][phase]
+    for phase, s in phases.items():
         qps = "-" if s["qps"] is None else f"{s['qps']:.0f}"
         lines.append(f"- {phase}: {s['span_s']:.1f} s, {qps} queries/s achieved "
                      f"(target {s['target_qps']:.0f})")
@@ -341,11 +379,12 @@ def plot(results: dict, path: str) -> None:
     fig, axes = plt.subplots(1, len(KINDS), figsize=(13, 4), sharey=True)
     labels = [f"p{q:g}" if q < 100 else "max" for q in PERCENTILES]
     for ax, (kind, title) in zip(axes, KINDS.items()):
-        for phase in PHASES:
-            ms = results["summary"][phase][kind]["ms"]
+        for phase, summary in _phases(results).items():
+            ms = summary[kind]["ms"]
             values = [ms[str(q)] for q in PERCENTILES]
+            style = {"color": "0.4", "linestyle": "--"} if phase == "floor" else {}
             if all(v is not None for v in values):
-                ax.plot(labels, values, marker="o", label=phase)
+                ax.plot(labels, values, marker="o", label=phase, **style)
         ax.set(title=title, xlabel="percentile", yscale="log")
         ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
         if ax.lines:
@@ -360,11 +399,14 @@ def main(argv=None) -> int:
                                 description=__doc__.split("\n")[0])
     p.add_argument("--rate", type=float, default=1000, help="queries/s in total")
     p.add_argument("--seconds", type=float, default=30)
+    p.add_argument("--floor-seconds", type=float,
+                   help="the floor phase, before the rest (default: half of --seconds)")
     p.add_argument("--out", default=RESULTS)
     args = p.parse_args(argv)
-    if args.rate <= 0 or args.seconds <= 0:
-        p.error("--rate and --seconds must be positive")
-    results = run(args.rate, args.seconds)
+    floor_seconds = args.seconds / 2 if args.floor_seconds is None else args.floor_seconds
+    if args.rate <= 0 or args.seconds <= 0 or floor_seconds <= 0:
+        p.error("--rate, --seconds and --floor-seconds must be positive")
+    results = run(args.rate, args.seconds, floor_seconds)
     save(args.out, "names-load", report(results), results, plot)
     return 0
 

@@ -16,7 +16,6 @@ asserted. `python -m bench.names.run [--trials N] [--queries N] [--out DIR]`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 import time
