@@ -35,6 +35,7 @@ import dns.rdatatype
 import dns.reversename
 import dns.rrset
 
+from dockovn.network.names.answer_cache import AnswerCache
 from dockovn.network.names.records import NameIndex
 
 LOG = logging.getLogger(__name__)
@@ -53,20 +54,30 @@ TCP_IDLE = 5.0         # seconds a TCP connection may stay silent
 Lookup = Callable[[str], tuple[NameIndex, set[str]]]
 
 
-def answer(wire: bytes, source: str, lookup: Lookup, tcp: bool = False) -> bytes | None:
+def answer(wire: bytes, source: str, lookup: Lookup, tcp: bool = False,
+           cache: AnswerCache | None = None) -> bytes | None:
     """The reply to one query from ``source``; None for what is not a DNS query."""
+    if len(wire) < 12 or wire[2] & 0x80:
+        return None  # no header, or a response (QR set): answering it could loop
+    index, switches = lookup(source)
+    if cache is not None and (hit := cache.get(index, switches, tcp, wire)) is not None:
+        return hit
+    reply = _answer(wire, index, switches, tcp)
+    if cache is not None and reply is not None:
+        cache.put(index, switches, tcp, wire, reply)
+    return reply
+
+
+def _answer(wire: bytes, index: NameIndex, switches: set[str], tcp: bool) -> bytes | None:
     try:
         query = dns.message.from_wire(wire)
     except Exception:
         return None
-    if query.flags & dns.flags.QR:
-        return None  # a response, not a query: answering it could loop
     reply = dns.message.make_response(query)
     if len(query.question) != 1 or query.opcode() != 0:
         reply.set_rcode(dns.rcode.REFUSED)
         return _fit(reply, [], None, _limit(query, tcp))
     question = query.question[0]
-    index, switches = lookup(source)
     if question.rdtype == dns.rdatatype.PTR:
         records = _reverse(reply, question, index, switches)
     else:
@@ -147,6 +158,7 @@ class DnsServer:
         self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.tcp.bind((address, self.port))
         self.tcp.listen(64)
+        self._cache = AnswerCache()
         self._workers = ThreadPoolExecutor(UDP_WORKERS, thread_name_prefix="dockovn-dns-udp")
         self._pending = threading.BoundedSemaphore(MAX_PENDING)
         self._connections = threading.BoundedSemaphore(MAX_TCP)
@@ -188,7 +200,7 @@ class DnsServer:
 
     def _answer_udp(self, wire: bytes, peer) -> None:
         try:
-            reply = answer(wire, peer[0], self.lookup)
+            reply = answer(wire, peer[0], self.lookup, cache=self._cache)
             if reply is not None:
                 self.udp.sendto(reply, peer)
         except Exception:  # one bad query must not stop the server
@@ -222,7 +234,7 @@ class DnsServer:
                 wire = _read_exactly(conn, struct.unpack("!H", head)[0])
                 if wire is None:
                     return
-                reply = answer(wire, peer, self.lookup, tcp=True)
+                reply = answer(wire, peer, self.lookup, tcp=True, cache=self._cache)
                 if reply is None:
                     return
                 conn.sendall(struct.pack("!H", len(reply)) + reply)

@@ -165,3 +165,18 @@ def test_garbage_and_oddities_crash_nothing_and_grow_nothing(dns_server):
     reply = dns.query.udp(dns.message.make_query("c1", dns.rdatatype.A), "127.0.0.1",
                           port=dns_server.port, timeout=3)
     assert [r.to_text() for r in reply.answer[0]] == ["10.0.0.3"]  # still answering
+
+
+def test_a_cached_reply_carries_the_new_query_id_and_follows_the_index():
+    from dockovn.network.names.answer_cache import AnswerCache
+    cache, indexes = AnswerCache(), {"now": _index(3)}
+    lookup = lambda source: (indexes["now"], {"sw"})  # noqa: E731
+    first = dns.message.make_query("big", dns.rdatatype.A)
+    again = dns.message.make_query("big", dns.rdatatype.A)
+    assert first.id != again.id or again.id != 1
+    one = dns.message.from_wire(server.answer(first.to_wire(), "x", lookup, cache=cache))
+    two = dns.message.from_wire(server.answer(again.to_wire(), "x", lookup, cache=cache))
+    assert two.id == again.id and len(two.answer[0]) == len(one.answer[0]) == 3
+    indexes["now"] = _index(5)  # NB changed: a new index, the cache starts afresh
+    three = dns.message.from_wire(server.answer(again.to_wire(), "x", lookup, cache=cache))
+    assert len(three.answer[0]) == 5
