@@ -58,6 +58,7 @@ def test_create_writes_groups_acls_and_members_at_once_and_delete_removes_all(nb
     assert members(nb, "dkpol_nb_db_from") == {web}
     group = PortGroups(nb).get("dkpol_nb_db")
     assert sorted((a.priority, a.action, a.name, a.log) for a in group.acls) == [
+        (900, "allow-related", "nb-db", False),  # its members' own connections
         (1000, "drop", "nb-db", True), (1001, "allow", "nb-db", False),
         (1001, "allow-related", "nb-db", False)]
     meter = nb.api.tables["Meter"].rows.values()
