@@ -55,15 +55,17 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--out", default=RESULTS)
     p.add_argument("-k", dest="select", help="only the faults pytest -k selects")
-    p.add_argument("--from-records", help="a folder of records already made: no run")
+    p.add_argument("--from-records", nargs="+", metavar="DIR",
+                   help="folders of records already made, a round each: no run")
     args = p.parse_args(argv)
     if args.from_records:
         records = []
-        for path in sorted(glob.glob(os.path.join(args.from_records, "*.json"))):
-            with open(path) as f:
-                records.append({"fault": os.path.basename(path)[:-5], "round": 1,
-                                **json.load(f)})
-        outcomes = [f"records from {args.from_records}"]
+        for n, folder in enumerate(args.from_records, 1):
+            for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
+                with open(path) as f:
+                    records.append({"fault": os.path.basename(path)[:-5], "round": n,
+                                    **json.load(f)})
+        outcomes = [f"records from {folder}" for folder in args.from_records]
     else:
         records, outcomes = run_rounds(args.rounds, args.select)
     results = {"machine": machine(), "load": load_average(), "rounds": outcomes,
