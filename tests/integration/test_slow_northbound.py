@@ -73,6 +73,32 @@ def test_a_write_that_timed_out_before_it_was_sent_never_lands(stalled):
         checker.close()
 
 
+def test_an_endpoint_whose_create_timed_out_after_it_was_sent_is_taken_back(stalled):
+    """CreateEndpoint answered "failed" after its write went out: Docker releases the
+    address and may give it to the next container, so the port must not stay (two
+    ports would answer ARP for one address)."""
+    server, stall, resume = stalled
+    nb = Northbound(server.remote, timeout=2)
+    checker = Northbound(server.remote)
+    mac_ip = "0a:58:0a:00:00:05 10.0.0.5"
+    try:
+        nb.create_switch("sw-ep", {})
+        wait.until(lambda: nb.switch("sw-ep") is not None, what="the switch in the cache")
+        stall()
+        with pytest.raises(NorthboundError, match="may still apply"):
+            nb.add_port("sw-ep", "ep-sent", [mac_ip], [mac_ip], {"dockovn:endpoint-id": "ep-sent"})
+        resume()
+        wait.until(lambda: checker.switch("sw-ep") is not None, what="the checker's cache")
+        wait.until(lambda: checker.port("ep-sent") is None and checker.ports("sw-ep") == [],
+                   what="the port, answered as failed, undone")
+        log = procs.run(["ovsdb-tool", "show-log", "-m", server.db], "reading the NB log")
+        assert log.count('"ep-sent"') >= 1, "the sent write never applied: nothing was undone"
+    finally:
+        resume()
+        nb.close()
+        checker.close()
+
+
 def test_reads_do_not_wait_behind_a_write_the_server_has_not_answered(stalled):
     server, stall, resume = stalled
     nb = Northbound(server.remote, timeout=5)
