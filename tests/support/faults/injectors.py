@@ -31,9 +31,11 @@ CENTRAL_DOWN = ("unreachable", "no quorum", "no answer", "may still apply", "tim
 # plugin ... EOF, retrying in 1s", then the driver's "request body must be a JSON object").
 DRIVER_DOWN = ("connection refused", "no such file or directory", "eof",
                "connection reset", "broken pipe", "request body must be a json object")
-# The docker SDK's when dockerd itself is down or stopping.
+# The docker SDK's when dockerd itself is down or stopping. And dockovn's when a command
+# names a container that dockerd stopped with itself (it has no port on any network until
+# it runs again): `dockovn service add --container HUB` while h1's dockerd is down.
 DOCKERD_DOWN = ("connection refused", "no such file or directory", "connection aborted",
-                "remotedisconnected", "connection reset")
+                "remotedisconnected", "connection reset", "no container")
 
 RESTART_AFTER = 5      # seconds a killed central daemon stays down before it is restarted
 FREEZE = 10            # seconds the NB leader stays stopped
