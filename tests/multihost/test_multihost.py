@@ -4,7 +4,9 @@ everywhere, isolation, MTU, and network removal semantics."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -134,12 +136,26 @@ def test_parallel_containers_get_unique_addresses_and_all_pairs_ping(mh):
         macs = [mac_of(c, net.name) for c in containers]
         assert len(set(ips)) == len(ips) == 2 * per_host
         assert len(set(macs)) == len(macs)
-        # From every container, ping every other one (one exec per container).
+        # From every container, ping every other one (one exec per container). Twenty
+        # ports bound at once on two busy cores: a remote one can take a few seconds to
+        # reach the other host's flows (bench/ measures how long), so a pair that fails
+        # is tried again for up to 30 s; what is still unreachable then fails the test.
+        unreached = {}
         for c, own in zip(containers, ips):
             others = " ".join(ip for ip in ips if ip != own)
-            code, out = sh_in(c, f"for ip in {others}; do ping -c 1 -w 5 $ip >/dev/null "
-                                 f"|| echo FAIL $ip; done")
-            assert "FAIL" not in out, f"{c.name} ({own}) could not reach: {out}"
+            _, out = sh_in(c, f"for ip in {others}; do ping -c 1 -w 5 $ip >/dev/null "
+                              f"|| echo FAIL $ip; done")
+            unreached[c] = set(re.findall(r"FAIL (\S+)", out))
+
+        def meshed() -> bool:
+            for c, missing in unreached.items():
+                missing -= {ip for ip in missing if sh_in(c, f"ping -c 1 -w 2 {ip}")[0] == 0}
+            return not any(unreached.values())
+        deadline = time.monotonic() + 30
+        while not meshed() and time.monotonic() < deadline:
+            time.sleep(1)
+        still = {c.name: sorted(m) for c, m in unreached.items() if m}
+        assert not still, f"still unreachable 30 s after the first round: {still}"
     finally:
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(remove, containers))

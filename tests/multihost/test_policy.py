@@ -7,6 +7,7 @@ import json
 import sys
 import threading
 
+import docker as sdk
 import pytest
 
 from tests.multihost.test_multihost import (IMAGE, create_network, ip_of, nbctl, network_on,
@@ -106,19 +107,25 @@ def test_a_policy_made_on_one_host_is_enforced_on_the_other(mh):
 
 
 def test_replies_cross_hosts_to_a_container_whose_policy_allows_nothing(mh):
-    net = create_network(mh, "h1", "10.90.62.0/24").name
+    ipam = sdk.types.IPAMConfig(driver="dockovn", pool_configs=[
+        sdk.types.IPAMPool(subnet="10.90.62.0/24"), sdk.types.IPAMPool(subnet="fd00:90:62::/64")])
+    net = mh.docker("h1").networks.create(unique("net"), driver="dockovn", ipam=ipam,
+                                          enable_ipv6=True).name
     network_on(mh, "h2", net)
     made = []
     try:
         server = started(mh, "h2", net, labels={"app": "server"}, command=HTTPD)
         closed = started(mh, "h1", net, labels={"role": "client"}, command=HTTPD)
         made += [server, closed]
+        server.reload()
+        v6 = server.attrs["NetworkSettings"]["Networks"][net]["GlobalIPv6Address"]
         probes.settles(closed, ip_of(server, net), "tcp", 80, want=True, within=20)
         policy(mh, "h2", "create", "mh-closed", "--network", net, "--select", "role=client")
         probes.settles(server, ip_of(closed, net), "tcp", 80, want=False)  # nothing gets in
-        assert probes.reaches(closed, ip_of(server, net), "tcp", 80)      # its own: replies pass
-        code, out = closed.exec_run(["ping", "-c", "2", "-w", "4", ip_of(server, net)])
-        assert code == 0, out.decode()
+        for address in (ip_of(server, net), v6):  # its own connections: replies pass
+            assert probes.reaches(closed, address, "tcp", 80), address
+            code, out = closed.exec_run(["ping", "-c", "2", "-w", "4", address])
+            assert code == 0, out.decode()
     finally:
         policy(mh, "h1", "delete", "mh-closed", check=False)
         remove(*made, mh.docker("h1").networks.get(net))
