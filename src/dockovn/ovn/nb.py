@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
+from dockovn.ovn.absent import DeleteNamed, RemovePort
 from dockovn.ovn.address_pools import RECONNECT_GRACE, AddressPools
 from dockovn.ovn.errors import NorthboundError
 from dockovn.ovn.mutations import DestroyIfExists, JoinGroups, RemoveFromColumn
@@ -252,8 +253,8 @@ class Northbound(AddressPools):
                       router_port: str | None = None) -> None:
         """Delete a switch, its ports (by OVSDB garbage collection), these address pools
         and its router port (and the router, when that was its last port), in one
-        transaction; what is gone already is fine."""
-        commands = [self.api.ls_del(name, if_exists=True)]
+        transaction; what is gone already is fine (confirmed by the server: absent.py)."""
+        commands = [DeleteNamed(self.api, "Logical_Switch", name)]
         for pool_name in pools:
             pool = self.pool(pool_name)
             if pool is not None:
@@ -309,12 +310,8 @@ class Northbound(AddressPools):
         would first check membership by sorting every port of the switch.
         """
         if switch_name is not None:
-            row = self.api.lookup("Logical_Switch_Port", port_name, default=None)
-            if row is None:
-                return
             self._commit(f"deleting logical switch port {port_name}",
-                         RemoveFromColumn(self.api, "Logical_Switch", switch_name, "ports",
-                                          row.uuid, if_exists=True))
+                         RemovePort(self.api, switch_name, port_name))
             return
         self._commit(f"deleting logical switch port {port_name}",
                      self.api.lsp_del(port_name, if_exists=True))

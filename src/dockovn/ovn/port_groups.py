@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ovsdbapp.backend.ovs_idl import command as ovs_command
 
+from dockovn.ovn.absent import DeleteNamed
 from dockovn.ovn.nb import Northbound, NorthboundError
 from dockovn.ovn.writes import WRITE_ID, new_token, written_by
 from dockovn.ovsdb import reading
@@ -140,10 +141,13 @@ class PortGroups:
         self.nb._commit(f"creating port group(s) {', '.join(g.name for g in groups)}",
                         _CreateGroups(self.api, groups, meter))
 
-    def delete(self, names: list[str]) -> None:
-        """Delete the groups (their ACLs go with them); what is gone already is fine."""
-        self.nb._commit(f"deleting port group(s) {', '.join(names)}",
-                        *(self.api.pg_del(n, if_exists=True) for n in names))
+    def delete(self, names: list[str]) -> bool:
+        """Delete the groups (their ACLs go with them); what is gone already is fine
+        (and confirmed gone by the server, not just by this cache: see absent.py).
+        Whether any of them was there."""
+        commands = [DeleteNamed(self.api, "Port_Group", n) for n in names]
+        self.nb._commit(f"deleting port group(s) {', '.join(names)}", *commands)
+        return any(c.result for c in commands)
 
     def change_members(self, changes: "MemberChanges") -> None:
         """Add and remove ports of several groups, in one transaction. Set mutations:

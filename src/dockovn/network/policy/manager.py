@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from dockovn.network import external_ids, lookup
 from dockovn.network.policy.model import (LOG_METER, LOG_RATE, POLICY, POLICY_SPEC,
-                                          SOURCE_NAME_SUFFIX, Policy, PolicyError, Ports,
+                                          SOURCE_NAME_SUFFIX, SOURCE_SUFFIX, Policy, PolicyError, Ports,
                                           parse_selector, port_labels)
 from dockovn.ovn.nb import LogicalPort, Northbound
 from dockovn.ovn.port_groups import NewPortGroup, PortGroups, RateLimit
@@ -124,12 +124,17 @@ class Policies:
         return self._row(policy, {p.name: p for p in ports})
 
     def delete(self, name: str) -> bool:
-        """Delete the policy everywhere; False if there was none (nothing to do)."""
+        """Delete the policy everywhere; False if there was none (nothing to do).
+
+        Not decided from the cache alone: a cache read from a member that lags (a
+        thawing leader, say) may not have the policy yet; the server confirms."""
         policy = self.get(name)
-        if policy is None:
-            return False
-        self.groups.delete([g for g in (policy.group, policy.source_group) if g])
-        return True
+        if policy is not None:
+            groups = [g for g in (policy.group, policy.source_group) if g]
+        else:  # the names it would have, with or without sources
+            group = Policy(name=name).group
+            groups = [group, group + SOURCE_SUFFIX]
+        return self.groups.delete(groups)
 
     def listing(self) -> list[PolicyRow]:
         ports = {p.name: p for p in endpoint_ports(self.nb)}
