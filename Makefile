@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DOCKOVN := $(VENV)/bin/dockovn
 PYTEST_ARGS ?=
 
-.PHONY: deps system-deps venv demo demo-clean test test-unit test-integration test-e2e test-multihost bench-hotpaths clean \
+.PHONY: deps system-deps venv demo demo-clean test test-debian13 test-unit test-integration test-e2e test-multihost bench-hotpaths clean \
         bench bench-deps bench-names-load bench-scale bench-faults underlay-deps test-underlay plugin plugin-deps
 
 # Debian packages first (checked every time, installed only when missing), then the venv.
@@ -84,11 +84,12 @@ underlay-deps: deps
 	@EXTRA_PKGS="$(UNDERLAY_PKGS)" bash scripts/install-deps.sh
 
 # dockovn as a managed (v2) plugin of this checkout (README, "Managed plugin"): the rootfs
-# from Debian's python3.11 and this checkout (build/plugin, rebuilt only when the sources
+# from Debian's python3.X (the venv's X: 11 on Debian 12, 13 on Debian 13) and this checkout (build/plugin, rebuilt only when the sources
 # change), then `docker plugin create $(PLUGIN)` in the local dockerd.
 PLUGIN ?= dockovn:latest
 plugin-deps: deps
-	@EXTRA_PKGS="python3.11" bash scripts/install-deps.sh
+	@EXTRA_PKGS="python$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
+	  bash scripts/install-deps.sh
 
 plugin: plugin-deps
 	$(PY) packaging/managed-plugin/build.py --create $(PLUGIN)
@@ -113,5 +114,18 @@ test-multihost: deps
 test-underlay: underlay-deps
 	$(PY) -m pytest -ra $(PYTEST_ARGS) tests/underlay
 
+# The suite on Debian 13 (Docker 26, OVN 25.03, OVS 3.5, Python 3.13), on this machine: a
+# Debian 13 root (scripts/debian13/build-root.sh: made once, ~2 minutes, kept in
+# /var/cache/dockovn/debian13 and remade when scripts/debian13/packages changes), entered
+# afresh for each run with namespaces of its own (scripts/debian13/run.sh). Packages and
+# the venv (.venv-debian13) are installed with this machine's network, the tests run
+# without it. DEBIAN13_TESTS picks what runs there.
+DEBIAN13_VENV := .venv-debian13
+DEBIAN13_TESTS ?= tests/unit tests/integration tests/e2e tests/multihost
+test-debian13:
+	@bash scripts/debian13/build-root.sh
+	bash scripts/debian13/run.sh --host-net 'make deps plugin-deps VENV=$(DEBIAN13_VENV)'
+	bash scripts/debian13/run.sh '$(DEBIAN13_VENV)/bin/python -m pytest -ra $(PYTEST_ARGS) $(DEBIAN13_TESTS)'
+
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(DEBIAN13_VENV) build *.egg-info src/*.egg-info

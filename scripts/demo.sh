@@ -7,7 +7,13 @@ set -euo pipefail
 DOCKOVN=${DOCKOVN:-dockovn}
 # Debian's client matches Debian's dockerd; a newer client may speak a newer API.
 DOCKER=/usr/bin/docker
-[ -x "$DOCKER" ] || DOCKER=$(command -v docker)
+[ -x "$DOCKER" ] || DOCKER=$(command -v docker) || {
+  echo "demo: no docker client on this machine (Debian 13: apt-get install docker-cli;" \
+       "Debian 12: docker.io)" >&2
+  exit 1
+}
+# Never stop without saying where: `set -e` alone exits silently.
+trap 'echo "demo: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 IMAGE=dockovn/busybox
 
 bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }

@@ -1,6 +1,7 @@
 """Build dockovn as a Docker managed (v2) plugin: a folder with config.json and rootfs/,
 ready for `docker plugin create`. No registry and no base image: the root file system
-is this machine's own Debian Python (python3.11 and its standard library), dockovn and
+is this machine's own Debian Python (the python3.X the venv runs: 3.11 on Debian 12, 3.13 on
+Debian 13, and its standard library), dockovn and
 its Python dependencies installed from this checkout, and exactly the shared libraries
 `ldd` says those need.
 
@@ -23,12 +24,15 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-PYTHON = "/usr/bin/python3.11"  # Debian's; its ABI matches the wheels pip picks for cp311
-STDLIB = "/usr/lib/python3.11"
+# Debian's Python of the same X.Y as the one running this (the venv's): its ABI matches
+# the wheels pip picks for the venv (cp311 on Debian 12, cp313 on Debian 13).
+PY_XY = "%d.%d" % sys.version_info[:2]
+PYTHON = f"/usr/bin/python{PY_XY}"
+STDLIB = f"/usr/lib/python{PY_XY}"
 SITE = "/opt/dockovn/lib"        # dockovn and its dependencies, inside the rootfs
 # Not needed to run the driver, and a third of the standard library's size.
 STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip",
-               "dist-packages", "site-packages", "pydoc_data", "config-3.11-x86_64-linux-gnu"}
+               "dist-packages", "site-packages", "pydoc_data", f"config-{PY_XY}-x86_64-linux-gnu"}
 
 
 def inputs_digest() -> str:

@@ -83,8 +83,10 @@ def _started_before(pid: int, pidfile: str) -> bool:
 
 def processes_named(comm: str) -> list[tuple[int, list[str]]]:
     """(pid, argv) of the live processes named ``comm`` (for a daemon whose pidfile
-    is gone); never this process or its ancestors."""
+    is gone); never this process or its ancestors, nor a process of another mount
+    namespace (a container's dockerd, a chroot's: the paths in its argv are not ours)."""
     mine = self_and_ancestors()
+    my_mounts = os.readlink("/proc/self/ns/mnt")
     out = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) in mine:
@@ -93,6 +95,8 @@ def processes_named(comm: str) -> list[tuple[int, list[str]]]:
             with open(f"/proc/{entry}/comm") as f:
                 if f.read().strip() != comm[:15]:
                     continue
+            if os.readlink(f"/proc/{entry}/ns/mnt") != my_mounts:
+                continue
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
         except OSError:

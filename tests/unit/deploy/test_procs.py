@@ -58,3 +58,20 @@ def test_wrong_name_is_not_the_daemon(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_process_of_another_mount_namespace_is_not_taken_for_ours():
+    # A dockerd in a container or a chroot of this machine is visible here, and its
+    # --pidfile names a file of its own file system: never ours to wait for or kill.
+    here = subprocess.Popen(["sleep", "30"])
+    there = subprocess.Popen(["unshare", "--mount", "sleep", "30"])
+    try:
+        def found():
+            return {pid for pid, _ in procs.processes_named("sleep")}
+        procs.wait_for(lambda: here.pid in found(), 5, "the sleep of this namespace")
+        time.sleep(0.3)  # unshare has exec'd sleep by now
+        assert there.pid not in found()
+    finally:
+        for p in (here, there):
+            p.kill()
+            p.wait()

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Run a command inside the Debian 13 root (build-root.sh makes it), in this checkout,
+# which is mounted at the same path there.
+#
+#   scripts/debian13/run.sh [--host-net] COMMAND...
+#
+# The root gets a mount and pid namespace of its own (DESIGN 14; an overlay mount of the
+# root is its /, entered with pivot_root; /proc fresh, /dev bound in, a sysfs of its own,
+# /run and /tmp empty): every daemon started inside dies with the command, whatever it
+# left. By default it also gets a network namespace of its own (its OVS, OVN and
+# dockerd see none of this machine's); --host-net keeps this machine's, to install
+# packages and the venv.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+ROOT=${DEBIAN13_ROOT:-/var/cache/dockovn/debian13}
+NS=${DEBIAN13_NETNS:-dockovn-debian13}
+
+host_net=0
+if [ "${1:-}" = "--host-net" ]; then host_net=1; shift; fi
+[ $# -gt 0 ] || { echo "usage: $0 [--host-net] COMMAND..." >&2; exit 2; }
+if [ ! -f "$ROOT/.dockovn-packages" ]; then
+  echo "no Debian 13 root at $ROOT: run scripts/debian13/build-root.sh first" >&2
+  exit 2
+fi
+
+NET=""
+if [ $host_net = 0 ]; then
+  ip netns del "$NS" 2>/dev/null || true  # left by an earlier run that was killed
+  ip netns add "$NS"
+  ip -n "$NS" link set lo up
+  trap 'ip netns del "$NS" 2>/dev/null || true' EXIT
+  NET="nsenter --net=/run/netns/$NS"
+fi
+
+# This machine's ways out (a proxy, its CA bundle, a package index) hold in the root too.
+PASS=""
+for var in PIP_CERT SSL_CERT_FILE REQUESTS_CA_BUNDLE PIP_INDEX_URL PIP_EXTRA_INDEX_URL \
+           PIP_DEFAULT_TIMEOUT http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
+  [ -n "${!var:-}" ] && PASS="$PASS $var=${!var}"
+done
+# Each run starts from the root as built: its writes (Docker's images and containers,
+# OVS's and OVN's databases, logs) go to an overlay that is thrown away next time.
+RUN=${DEBIAN13_RUN:-/var/tmp/dockovn-debian13-run}
+rm -rf "$RUN"
+mkdir -p "$RUN/upper" "$RUN/work" "$RUN/merged"
+
+export ROOT REPO NET PASS RUN
+export CMD="$*"
+$NET unshare --mount --pid --fork bash -c '
+  set -e
+  mount --make-rprivate /
+  mount -t overlay overlay -o "lowerdir=$ROOT,upperdir=$RUN/upper,workdir=$RUN/work" "$RUN/merged"
+  ROOT=$RUN/merged
+  mount -t proc proc "$ROOT/proc"
+  mount --rbind /dev "$ROOT/dev"
+  # A sysfs of its own network namespace: one bound from this machine shows this
+  # machine'"'"'s interfaces (its eth0, MTU 1400 here), and so would every container'"'"'s /sys.
+  mount -t sysfs sysfs "$ROOT/sys"
+  mount --rbind /sys/fs/cgroup "$ROOT/sys/fs/cgroup"
+  mount -t tmpfs tmpfs "$ROOT/run"
+  mount -t tmpfs tmpfs "$ROOT/tmp"
+  mkdir -p "$ROOT$REPO"
+  mount --bind "$REPO" "$ROOT$REPO"
+  cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+  mount --bind /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
+  # pivot_root, not chroot: a chrooted dockerd'"'"'s `docker exec` runs its command in the
+  # root'"'"'s file system instead of the container'"'"'s (seen with dockerd 26 here).
+  mkdir -p "$ROOT/.oldroot"
+  cd "$ROOT"
+  pivot_root . .oldroot
+  umount -l /.oldroot
+  exec /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin $PASS \
+    bash -c "cd \"$REPO\" && $CMD"
+'
