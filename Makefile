@@ -84,7 +84,7 @@ underlay-deps: deps
 	@EXTRA_PKGS="$(UNDERLAY_PKGS)" bash scripts/install-deps.sh
 
 # dockovn as a managed (v2) plugin of this checkout (README, "Managed plugin"): the rootfs
-# from Debian's python3.X (the venv's X: 11 on Debian 12, 13 on Debian 13) and this checkout (build/plugin, rebuilt only when the sources
+# from Debian's python3.X (the venv's X: 11 on Debian 12, 13 on Debian 13) and this checkout (build/plugin-py3.X, rebuilt only when the sources
 # change), then `docker plugin create $(PLUGIN)` in the local dockerd.
 PLUGIN ?= dockovn:latest
 plugin-deps: deps
@@ -124,7 +124,8 @@ DEBIAN13_VENV := .venv-debian13
 DEBIAN13_TESTS ?= tests/unit tests/integration tests/e2e tests/multihost
 test-debian13:
 	@bash scripts/debian13/build-root.sh
-	bash scripts/debian13/run.sh --host-net 'make deps plugin-deps VENV=$(DEBIAN13_VENV)'
+	bash scripts/debian13/run.sh --host-net 'make deps plugin-deps VENV=$(DEBIAN13_VENV) && \
+	  $(DEBIAN13_VENV)/bin/python packaging/managed-plugin/build.py'  # its pip needs the network
 	bash scripts/debian13/run.sh '$(DEBIAN13_VENV)/bin/python -m pytest -ra $(PYTEST_ARGS) $(DEBIAN13_TESTS)'
 
 clean:

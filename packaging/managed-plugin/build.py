@@ -5,7 +5,7 @@ Debian 13, and its standard library), dockovn and
 its Python dependencies installed from this checkout, and exactly the shared libraries
 `ldd` says those need.
 
-    python packaging/managed-plugin/build.py [--out build/plugin] [--create NAME] [--docker-host H]
+    python packaging/managed-plugin/build.py [--out build/plugin-py3.X] [--create NAME] [--docker-host H]
 
 The folder is rebuilt only when its inputs changed (this checkout's sources, pyproject,
 config template, this script, the Python): a stamp in the folder records them.
@@ -29,6 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 PY_XY = "%d.%d" % sys.version_info[:2]
 PYTHON = f"/usr/bin/python{PY_XY}"
 STDLIB = f"/usr/lib/python{PY_XY}"
+# One folder per Python: a checkout used on Debian 12 and 13 (tests/debian13) keeps both.
+DEFAULT_OUT = os.path.join(ROOT, "build", f"plugin-py{PY_XY}")
 SITE = "/opt/dockovn/lib"        # dockovn and its dependencies, inside the rootfs
 # Not needed to run the driver, and a third of the standard library's size.
 STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip",
@@ -142,7 +144,7 @@ def create(out: str, name: str, docker_host: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=os.path.join(ROOT, "build", "plugin"))
+    p.add_argument("--out", default=DEFAULT_OUT)
     p.add_argument("--create", metavar="NAME", help="then `docker plugin create NAME` it")
     p.add_argument("--docker-host", default=os.environ.get("DOCKER_HOST",
                                                            "unix:///var/run/docker.sock"))

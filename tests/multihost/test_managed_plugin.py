@@ -19,13 +19,15 @@ from tests.support.docker_objects import remove
 pytestmark = pytest.mark.multihost
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILT = os.path.join(REPO, "build", "plugin")
+BUILT = os.path.join(REPO, "build", "plugin-py%d.%d" % sys.version_info[:2])
 
 
 @pytest.fixture(scope="module")
 def managed(mh):
-    subprocess.run([sys.executable, os.path.join(REPO, "packaging", "managed-plugin", "build.py"),
-                    "--out", BUILT], check=True, cwd=REPO, capture_output=True)
+    done = subprocess.run([sys.executable, os.path.join(REPO, "packaging", "managed-plugin",
+                                                        "build.py"), "--out", BUILT],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, f"building the plugin failed: {done.stderr[-2000:]}"
     mh.restart(plugin=BUILT)
     yield mh
     mh.restart()  # the legacy driver again, for the tests after these

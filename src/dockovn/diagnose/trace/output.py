@@ -80,10 +80,32 @@ class LogicalTrace:
 
     @property
     def drop(self) -> FlowStep | None:
-        """The step that dropped the packet: the last step, when it drops."""
-        if self.steps and self.steps[-1].drops:
+        """The step that dropped the packet: the last step, when it drops; for an ACL
+        verdict acted on in a later stage, the ACL's own step (see ``_acl_verdict``)."""
+        if not self.steps:
+            return None
+        if self.steps[-1].drops:
             return self.steps[-1]
+        return _acl_verdict(self.steps)
+
+
+_VERDICT_BITS = re.compile(r"reg8\[(17|18)\] == 1")  # drop, reject
+
+
+def _acl_verdict(steps: tuple[FlowStep, ...]) -> FlowStep | None:
+    """OVN 23.06 and later evaluate ACLs in ``*_acl_eval``, which only sets a verdict bit
+    (``reg8[17] = 1`` drop, ``reg8[18]`` reject), and act on it in ``*_acl_action``; the
+    packet ends there with no ``drop;`` line (OVN 25.03's ovn-trace). The ACL that decided
+    is the last eval step that set the bit the action matched on."""
+    last = steps[-1]
+    bits = _VERDICT_BITS.findall(last.match) if "_acl_action" in last.stage else []
+    if not bits:
         return None
+    for prev in reversed(steps[:-1]):
+        if "_acl_eval" in prev.stage and any(f"reg8[{b}] = 1;" in a
+                                             for a in prev.actions for b in bits):
+            return prev
+    return last
 
 
 def parse_ovn_trace(stdout: str, stderr: str = "") -> LogicalTrace:

@@ -85,6 +85,17 @@ def test_each_trace_is_classified(name, dst, kind, policy, stage):
     assert outcome.delivered == (kind == out.DELIVERED)
 
 
+def test_ovn_25_03_acl_verdict_in_a_later_stage_still_names_the_policy():
+    # Real output of OVN 25.03's ovn-trace (Debian 13): the ACL sets reg8[17] in
+    # ls_out_acl_eval and ls_out_acl_action drops, with no `drop;` line.
+    trace = load("ovn2503_denied_policy")
+    dst = "6046860b80f3829d4f4e7ea5456e0e5b9cc5421a86368c0d35c60348ea5e86d6"
+    assert trace.steps[-1].stage == "ls_out_acl_action" and not trace.steps[-1].drops
+    outcome = out.classify(trace, dst)
+    assert (outcome.kind, outcome.policy) == (out.POLICY, "mh-trace")
+    assert outcome.step.stage == "ls_out_acl_eval"
+
+
 def test_a_logged_policy_drop_has_no_drop_action_but_a_log_verdict():
     trace = load("routed_denied_logged")
     assert trace.drop.actions == ('log(name="blue-closed", verdict=drop, severity=info, '
