@@ -119,14 +119,19 @@ test-underlay: underlay-deps
 # /var/cache/dockovn/debian13 and remade when scripts/debian13/packages changes), entered
 # afresh for each run with namespaces of its own (scripts/debian13/run.sh). Packages and
 # the venv (.venv-debian13) are installed with this machine's network, the tests run
-# without it. DEBIAN13_TESTS picks what runs there.
+# without it. DEBIAN13_TESTS and DEBIAN13_SELECT pick what runs there: by default all but
+# the benchmarks' smoke tests, the underlay (a Neutron of Debian 12's) and 8 of the fault
+# suite's 10 faults (the NB leader kill and freeze run: the Raft behaviour that changed with
+# OVS 3.5), which keeps CI (both releases) under an hour.
 DEBIAN13_VENV := .venv-debian13
 DEBIAN13_TESTS ?= tests/unit tests/integration tests/e2e tests/multihost
+DEBIAN13_SELECT ?= not fault_under_churn or nb-leader-kill or nb-leader-freeze
 test-debian13:
 	@bash scripts/debian13/build-root.sh
 	bash scripts/debian13/run.sh --host-net 'make deps plugin-deps VENV=$(DEBIAN13_VENV) && \
 	  $(DEBIAN13_VENV)/bin/python packaging/managed-plugin/build.py'  # its pip needs the network
-	bash scripts/debian13/run.sh '$(DEBIAN13_VENV)/bin/python -m pytest -ra $(PYTEST_ARGS) $(DEBIAN13_TESTS)'
+	bash scripts/debian13/run.sh '$(DEBIAN13_VENV)/bin/python -m pytest -ra $(PYTEST_ARGS) \
+	  -k "$(DEBIAN13_SELECT)" $(DEBIAN13_TESTS)'
 
 clean:
 	rm -rf $(VENV) $(DEBIAN13_VENV) build *.egg-info src/*.egg-info

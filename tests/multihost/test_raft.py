@@ -16,6 +16,7 @@ from dockovn.deploy import procs
 from tests.multihost.test_multihost import (IMAGE, create_network, ip_of, network_on, run,
                                             sh_in, unique)
 from tests.support import multihost, wait
+from tests.support.faults import ping
 from tests.support.docker_objects import remove
 
 pytestmark = pytest.mark.multihost
@@ -134,7 +135,13 @@ def failover_under_load(mh, kill) -> dict:
     a, b = run(mh, "h1", net.name), run(mh, "h2", net.name)
     try:
         target = ip_of(b, net.name)
-        assert wait.until(lambda: sh_in(a, f"ping -c 1 -w 2 {target}")[0] == 0, 20)
+        try:
+            wait.until(lambda: sh_in(a, f"ping -c 1 -w 2 {target}")[0] == 0, 20)
+        except AssertionError:
+            # Seen twice in full runs right after the previous test's failover: say why.
+            raise AssertionError("new containers on h1 and h2 do not reach each other within "
+                                 "20 s, before any fault:\n"
+                                 + ping.explain(mh.cluster, a, "h1", b, target)) from None
         pinged = {}
         pinger = threading.Thread(target=lambda: pinged.update(
             out=sh_in(a, f"ping -c 150 -i 0.2 {target}")[1]))
