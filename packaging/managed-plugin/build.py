@@ -115,7 +115,11 @@ def build(out: str) -> bool:
         return False
     shutil.rmtree(out, ignore_errors=True)
     build_rootfs(os.path.join(out, "rootfs"))
-    shutil.copy(os.path.join(HERE, "config.json"), os.path.join(out, "config.json"))
+    with open(os.path.join(HERE, "config.json")) as f:
+        config = json.load(f)
+    config["entrypoint"][0] = PYTHON  # the template names Debian 12's
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
     with open(stamp, "w") as f:
         f.write(digest)
     return True

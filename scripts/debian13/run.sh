@@ -64,6 +64,8 @@ $NET unshare --mount --pid --fork bash -c '
   mount --bind "$REPO" "$ROOT$REPO"
   cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
   mount --bind /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
+  # bash stays pid 1 (the trap keeps it from exec-ing the command): it reaps the orphans
+  # of daemons the tests kill, and the tests are not pid 1 (which ignores SIGTERM).
   # pivot_root, not chroot: a chrooted dockerd'"'"'s `docker exec` runs its command in the
   # root'"'"'s file system instead of the container'"'"'s (seen with dockerd 26 here).
   mkdir -p "$ROOT/.oldroot"
@@ -72,5 +74,5 @@ $NET unshare --mount --pid --fork bash -c '
   umount -l /.oldroot
   exec /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin $PASS \
-    bash -c "cd \"$REPO\" && $CMD"
+    bash -c "trap '"'"'exit 143'"'"' TERM; cd \"$REPO\" && $CMD"
 '

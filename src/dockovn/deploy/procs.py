@@ -108,7 +108,7 @@ def processes_named(comm: str) -> list[tuple[int, list[str]]]:
 
 def self_and_ancestors() -> set[int]:
     pids, pid = set(), os.getpid()
-    while pid > 1:
+    while pid > 0:  # pid 1 too: in a pid namespace it may be our own parent
         pids.add(pid)
         try:
             with open(f"/proc/{pid}/stat") as f:
