@@ -86,9 +86,13 @@ def old_dockerd(tmp_path, seconds: float, pidfile: str, write_pidfile: bool = Tr
     proc = subprocess.Popen([script(tmp_path / "old" / "dockerd", LINGERING), str(seconds),
                              f"--pidfile={pidfile}"])
     # Popen may return (vfork) a moment before the kernel renames the child after its
-    # executable: wait until it is called dockerd, as a real one always is.
-    procs.wait_for(lambda: open(f"/proc/{proc.pid}/comm").read().strip() == "dockerd", 5,
-                   "the old dockerd's name", step=0.01)
+    # executable, and the name comes a moment before its command line (empty until exec
+    # has laid out the new arguments; seen on Debian 13): wait for both, as a real dockerd
+    # has them.
+    def exec_done():
+        with open(f"/proc/{proc.pid}/comm") as f, open(f"/proc/{proc.pid}/cmdline") as g:
+            return f.read().strip() == "dockerd" and "--pidfile" in g.read()
+    procs.wait_for(exec_done, 5, "the old dockerd's name and command line", step=0.01)
     if write_pidfile:  # after it started, as dockerd does
         with open(pidfile, "w") as f:
             f.write(f"{proc.pid}\n")
