@@ -46,11 +46,12 @@ bench-deps: deps $(VENV)/.bench-installed
 
 # dockovn vs the upstream driver vs Docker's bridge (bench/request_path/run.py); starts what `dockovn up`
 # would if it is not running; writes bench/results/. `make bench BENCH_ARGS=--help` for options.
+BENCH_OUT ?= bench/results
 bench: bench-deps
-	$(PY) -m bench.request_path.run $(BENCH_ARGS)
-	$(PY) -m bench.names.run $(BENCH_NAMES_ARGS)
-	$(PY) -m bench.failover.run $(BENCH_FAILOVER_ARGS)
-	$(PY) -m bench.policy.run $(BENCH_POLICY_ARGS)
+	$(PY) -m bench.request_path.run --out $(BENCH_OUT) $(BENCH_ARGS)
+	$(PY) -m bench.names.run --out $(BENCH_OUT) $(BENCH_NAMES_ARGS)
+	$(PY) -m bench.failover.run --out $(BENCH_OUT) $(BENCH_FAILOVER_ARGS)
+	$(PY) -m bench.policy.run --out $(BENCH_OUT) $(BENCH_POLICY_ARGS)
 
 # Names under load (bench/names/load.py, not part of `bench`): a floor (a trivial responder), then 1,000 queries/s for 30 s to
 # both hosts' name servers on the two-host harness, h1's dockerd restarted halfway; writes
@@ -132,6 +133,15 @@ test-debian13:
 	  $(DEBIAN13_VENV)/bin/python packaging/managed-plugin/build.py'  # its pip needs the network
 	bash scripts/debian13/run.sh '$(DEBIAN13_VENV)/bin/python -m pytest -ra $(PYTEST_ARGS) \
 	  -k "$(DEBIAN13_SELECT)" $(DEBIAN13_TESTS)'
+
+# `make bench` in the Debian 13 root (as test-debian13 does), into bench/results/debian13/,
+# then both releases side by side in bench/results/releases.md (bench/releases/compare.py;
+# run `make bench` on the machine itself first).
+bench-debian13:
+	@bash scripts/debian13/build-root.sh
+	bash scripts/debian13/run.sh --host-net 'make bench-deps VENV=$(DEBIAN13_VENV)'
+	bash scripts/debian13/run.sh 'make bench VENV=$(DEBIAN13_VENV) BENCH_OUT=bench/results/debian13'
+	$(PY) -m bench.releases.compare
 
 clean:
 	rm -rf $(VENV) $(DEBIAN13_VENV) build *.egg-info src/*.egg-info

@@ -1,0 +1,1 @@
+"""`make bench` on each supported release, side by side (bench/releases/compare.py)."""
