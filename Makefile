@@ -131,17 +131,23 @@ test-debian13:
 	@bash scripts/debian13/build-root.sh
 	bash scripts/debian13/run.sh --host-net 'make deps plugin-deps VENV=$(DEBIAN13_VENV) && \
 	  $(DEBIAN13_VENV)/bin/python packaging/managed-plugin/build.py'  # its pip needs the network
-	bash scripts/debian13/run.sh '$(DEBIAN13_VENV)/bin/python -m pytest -ra $(PYTEST_ARGS) \
+	bash scripts/debian13/run.sh 'DOCKOVN_TEST_LOGS=$(CURDIR)/build/debian13-test-logs \
+	  $(DEBIAN13_VENV)/bin/python -m pytest -ra $(PYTEST_ARGS) \
 	  -k "$(DEBIAN13_SELECT)" $(DEBIAN13_TESTS)'
 
-# `make bench` in the Debian 13 root (as test-debian13 does), into bench/results/debian13/,
-# then both releases side by side in bench/results/releases.md (bench/releases/compare.py;
-# run `make bench` on the machine itself first).
-bench-debian13:
+# `make bench` on both releases, side by side (docs/releases.md): here (Debian 12) into
+# bench/results/releases/debian12/, then in the Debian 13 root (as test-debian13 runs the
+# suite) into bench/results/releases/debian13/, with the same BENCH_*ARGS; then
+# bench/releases/compare.py writes bench/results/releases/releases.md.
+RELEASES_OUT := bench/results/releases
+bench-releases: bench-deps
+	$(MAKE) bench BENCH_OUT=$(RELEASES_OUT)/debian12
 	@bash scripts/debian13/build-root.sh
 	bash scripts/debian13/run.sh --host-net 'make bench-deps VENV=$(DEBIAN13_VENV)'
-	bash scripts/debian13/run.sh 'make bench VENV=$(DEBIAN13_VENV) BENCH_OUT=bench/results/debian13'
-	$(PY) -m bench.releases.compare
+	bash scripts/debian13/run.sh 'make bench VENV=$(DEBIAN13_VENV) BENCH_OUT=$(RELEASES_OUT)/debian13 \
+	  BENCH_ARGS="$(BENCH_ARGS)" BENCH_NAMES_ARGS="$(BENCH_NAMES_ARGS)" \
+	  BENCH_FAILOVER_ARGS="$(BENCH_FAILOVER_ARGS)" BENCH_POLICY_ARGS="$(BENCH_POLICY_ARGS)"'
+	$(PY) -m bench.releases.compare --out $(RELEASES_OUT)
 
 clean:
 	rm -rf $(VENV) $(DEBIAN13_VENV) build *.egg-info src/*.egg-info

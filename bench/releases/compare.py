@@ -1,10 +1,11 @@
 """The results of `make bench` on Debian 12 and on Debian 13, side by side.
 
-`make bench` writes bench/results/ on the machine itself (Debian 12) and `make
-bench-debian13` writes bench/results/debian13/ from a Debian 13 root on the same machine
-(scripts/debian13/run.sh), so both ran on the same cores and memory, one after the other.
-This reads the two folders' raw samples (results.json, names.json, failover.json) and
-writes bench/results/releases.{md,json,png}: the request path against its floor, the
+`make bench-releases` runs `make bench` on the machine itself (Debian 12) into
+bench/results/releases/debian12/ and then in a Debian 13 root on the same machine
+(scripts/debian13/run.sh) into bench/results/releases/debian13/: the same cores and
+memory, one release after the other, the same arguments. This reads the two folders' raw
+samples (results.json, names.json, failover.json) and writes
+bench/results/releases/releases.{md,json,png}: the request path against its floor, the
 per-container cost at the smallest and the largest network, `docker run -d` against
 Docker's bridge, names freshness and the failover window. Nothing is measured here.
 `python -m bench.releases.compare [--out DIR]`.
@@ -24,7 +25,8 @@ from bench.request_path.floor import SETUP_STEPS, STEPS, totals
 from bench.request_path.latency import CONTAINER, START
 
 # Folder (under the results folder) and label of each release, in the table's order.
-RELEASES = (("", "Debian 12"), ("debian13", "Debian 13"))
+RELEASES = (("debian12", "Debian 12"), ("debian13", "Debian 13"))
+RELEASES_OUT = os.path.join(RESULTS, "releases")
 PARTS = ("results", "names", "failover")
 
 
@@ -142,8 +144,8 @@ def report(results: dict) -> str:
     lines = ["# `make bench` on each release, side by side", "",
              "Same machine (2 cores), one release after the other: Debian 12 natively, Debian 13 "
              "in a root of its own (scripts/debian13/run.sh). Full reports: "
-             "[Debian 12](results.md), [Debian 13](debian13/results.md) (and names.md, "
-             "failover.md beside each).", "",
+             "[Debian 12](debian12/results.md), [Debian 13](debian13/results.md) (and names.md, "
+             "failover.md, policy.md beside each).", "",
              "| | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
     lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows(figs)]
     return "\n".join(lines) + "\n"
@@ -180,15 +182,15 @@ def plot(results: dict, path: str) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.releases.compare",
                                 description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=RESULTS,
-                   help="the results folder holding Debian 12's results and debian13/")
+    p.add_argument("--out", default=RELEASES_OUT,
+                   help="the folder holding debian12/ and debian13/ (default: bench/results/releases)")
     args = p.parse_args(argv)
     releases = []
     for sub, label in RELEASES:
         raw = load(os.path.join(args.out, sub))
         if not raw:
             print(f"no results for {label} in {os.path.join(args.out, sub)}: run "
-                  f"{'make bench' if not sub else 'make bench-debian13'} first", file=sys.stderr)
+                  "make bench-releases", file=sys.stderr)
             return 1
         releases.append({"label": label, "figures": figures(raw)})
     save(args.out, "releases", report({"releases": releases}), {"releases": releases}, plot)

@@ -41,8 +41,11 @@ for var in PIP_CERT SSL_CERT_FILE REQUESTS_CA_BUNDLE PIP_INDEX_URL PIP_EXTRA_IND
 done
 # Each run starts from the root as built: its writes (Docker's images and containers,
 # OVS's and OVN's databases, logs) go to an overlay that is thrown away next time.
+# DEBIAN13_KEEP=1 starts from what the previous run left instead (packages it installed
+# with --host-net, say, for a run of `make test` as on a Debian 13 host).
 RUN=${DEBIAN13_RUN:-/var/tmp/dockovn-debian13-run}
-rm -rf "$RUN"
+[ "${DEBIAN13_KEEP:-0}" = 1 ] || rm -rf "$RUN"
+rm -rf "$RUN/work" "$RUN/merged"
 mkdir -p "$RUN/upper" "$RUN/work" "$RUN/merged"
 
 export ROOT REPO NET PASS RUN

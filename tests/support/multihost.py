@@ -379,7 +379,9 @@ def _wait_chassis(cluster: Cluster) -> None:
     wait.until(all_registered, 30, what="every chassis in the Southbound DB")
 
 
-LOG_COPY = "/tmp/dkmh-logs"
+# Where a failed test's daemon logs are copied (the Debian 13 run points it into the
+# checkout: that root's /tmp goes with it).
+LOG_COPY = os.environ.get("DOCKOVN_TEST_LOGS", "/tmp/dkmh-logs")
 
 
 def save_logs() -> str:

@@ -7,8 +7,10 @@ around it is disturbed. SIGINT makes it print its totals, as at the end of a cou
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+import threading
 from dataclasses import dataclass
 
 from tests.multihost.test_multihost import sh_in
@@ -69,6 +71,7 @@ def explain(cluster, pinger, pinger_host: str, target, target_ip: str) -> str:
         ct = h.appctl("ovs-vswitchd.ctl", "dpctl/dump-conntrack", "-m")
         mine = [line for line in ct.splitlines() if target_ip in line]
         parts.append(f"{h.name} conntrack with {target_ip}:\n" + "\n".join(mine[:20]))
+    parts += _datapaths_during_a_ping(cluster, pinger, target_ip)
     host = cluster.host(pinger_host)
     traced = multihost.in_ns(host.ns, sys.executable, "-m", "dockovn", "trace", pinger.name,
                              target.name, "--icmp", "--wait", "0", "--ovs-db", host.ovs_db,
@@ -76,3 +79,34 @@ def explain(cluster, pinger, pinger_host: str, target, target_ip: str) -> str:
     parts.append(f"dockovn trace {pinger.name} {target.name}: exit {traced.returncode}\n"
                  f"{(traced.stdout + traced.stderr).strip()[-2000:]}")
     return "\n".join(parts)
+
+
+def _datapaths_during_a_ping(cluster, pinger, target_ip: str) -> list[str]:
+    """Each host's side of the path while a ping runs: the userspace tunnels' neighbour
+    cache (a tunnel packet leaves only once its peer's MAC is there), the datapath flows
+    carrying the target's address or a tunnel (where a packet is dropped, and whether the
+    target's host sees it come in at all), its br-int interfaces as OVN left them, and
+    the end of its ovn-controller log."""
+    pinging = threading.Thread(target=sh_in, args=(pinger, f"ping -c 4 -w 4 {target_ip}"))
+    pinging.start()
+    threading.Event().wait(1.5)
+    parts = []
+    for h in cluster.hosts:
+        neigh = h.appctl("ovs-vswitchd.ctl", "tnl/neigh/show")
+        flows = h.appctl("ovs-vswitchd.ctl", "dpctl/dump-flows", "-m")
+        carried = [f for f in flows.splitlines() if target_ip in f or "tunnel(" in f]
+        ifaces = h.vsctl("--columns=name,ofport,external_ids", "find", "Interface",
+                         "external_ids:iface-id!=[]")
+        log = os.path.join(h.dir, "ovn-controller.log")
+        try:
+            with open(log, errors="replace") as f:
+                tail = f.readlines()[-12:]
+        except OSError as exc:
+            tail = [f"({exc})"]
+        parts.append(f"{h.name} during a ping: tunnel neighbours:\n{neigh.strip()}\n"
+                     f"{h.name} datapath flows with {target_ip} or a tunnel:\n"
+                     + "\n".join(line[:400] for line in carried[:12])
+                     + f"\n{h.name} br-int interfaces:\n{ifaces.strip()[-1500:]}\n"
+                     f"{h.name} ovn-controller.log, last lines:\n{''.join(tail).strip()}")
+    pinging.join(10)
+    return parts
