@@ -66,6 +66,10 @@ $NET unshare --mount --pid --fork bash -c '
   mkdir -p "$ROOT$REPO"
   mount --bind "$REPO" "$ROOT$REPO"
   cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+  # Packages installed in here (--host-net) must not start their services: they would run
+  # in this machine'"'"'s network namespace (Debian'"'"'s way for chroots: policy-rc.d says no).
+  printf "#!/bin/sh\nexit 101\n" > "$ROOT/usr/sbin/policy-rc.d"
+  chmod +x "$ROOT/usr/sbin/policy-rc.d"
   mount --bind /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
   # bash stays pid 1 (the trap keeps it from exec-ing the command): it reaps the orphans
   # of daemons the tests kill, and the tests are not pid 1 (which ignores SIGTERM).

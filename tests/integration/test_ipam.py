@@ -177,3 +177,31 @@ def test_a_pool_being_created_is_not_taken_over(plugin):
         assert "another request is creating right now" in reply["Error"]
     finally:
         plugin.call("IpamDriver.ReleasePool", {"PoolID": pid})
+
+
+def test_another_hosts_view_that_comes_before_the_network_waits_for_it(plugin, nb):
+    """Another host's RequestPool (dockovn.network=<switch>) that arrives before this
+    driver's copy of NB has the network's switch: it waits for the switch and shares the
+    pool, instead of taking the young pool for another create in progress."""
+    import threading
+
+    net = subnet()
+    pid = pool(plugin, net)
+    nid = uuid.uuid4().hex * 2
+    replies = {}
+    joining = threading.Thread(target=lambda: replies.update(join=plugin.call(
+        "IpamDriver.RequestPool", {"Pool": net, "Options": {"dockovn.network": nid}})[1]))
+    try:
+        joining.start()
+        joining.join(0.5)
+        assert joining.is_alive(), replies  # still waiting: the network is not there yet
+        status, reply = plugin.call("NetworkDriver.CreateNetwork", {
+            "NetworkID": nid, "Options": {"com.docker.network.generic": {}},
+            "IPv4Data": [{"AddressSpace": "dockovn", "Pool": net, "Gateway": ""}]})
+        assert status == 200 and reply == {}
+        joining.join(10)
+        assert replies["join"].get("PoolID") == pid, replies
+    finally:
+        joining.join(10)
+        plugin.call("IpamDriver.ReleasePool", {"PoolID": pid})
+        plugin.call("NetworkDriver.DeleteNetwork", {"NetworkID": nid})

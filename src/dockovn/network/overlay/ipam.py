@@ -63,6 +63,10 @@ ALLOCATED_AT = external_ids.PREFIX + "at:"
 # A pool no network uses yet, younger than this, belongs to a create in progress
 # (RequestPool and the gateway's RequestAddress come before CreateNetwork).
 IN_FLIGHT_SECONDS = 60.0
+# How long another host's view of a network waits for the network's switch to reach this
+# host's copy of NB (it normally has it already: seeing the switch is what made this host
+# ask).
+JOIN_WAIT_SECONDS = 5.0
 
 
 def _age(ids: dict[str, str]) -> float:
@@ -236,6 +240,13 @@ class OvnIpam:
 
     def _check_reuse(self, subnet, join: str | None) -> None:
         users = self._networks_using(subnet)
+        deadline = time.monotonic() + JOIN_WAIT_SECONDS
+        while join and not any(s.name == join for s in users) and time.monotonic() < deadline:
+            # A request replayed right after the create on another host, or a copy of NB
+            # a moment behind, can come before the switch it joins: a young pool without
+            # its network is then this very network, not another create in progress.
+            time.sleep(0.1)
+            users = self._networks_using(subnet)
         if not users:
             pool = self.nb.pool(pool_name(subnet))
             if pool is not None and _age(pool.external_ids) < IN_FLIGHT_SECONDS:
