@@ -159,19 +159,19 @@ def plot(results: dict, path: str) -> None:
     figs = [r["figures"] for r in results["releases"]]
     labels = [r["label"] for r in results["releases"]]
     size = str(figs[0].get("sizes", "?,?")).split(",")[-1]
-    series = [(f"CreateEndpoint+Join\n({size} ports)", f"dockovn {START} at {size}", 1000),
-              (f"its floor\n({size} ports)", f"floor {START} at {size}", 1000),
-              ("docker run -d\ndockovn", "docker run_dockovn", 1000),
-              ("docker run -d\nbridge", "docker run_bridge", 1000),
-              ("names\nfreshness", "names freshness median", 1000),
-              ("failover\nwindow", "failover median", 1000)]
+    series = [(f"CreateEndpoint+Join\n({size} ports)", f"dockovn {START} at {size}"),
+              (f"its floor\n({size} ports)", f"floor {START} at {size}"),
+              ("docker run -d\ndockovn", "docker run_dockovn"),
+              ("docker run -d\nbridge", "docker run_bridge"),
+              ("names\nfreshness", "names freshness median"),
+              ("failover\nwindow", "failover median")]
     fig, ax = plt.subplots(figsize=(9, 4))
     width = 0.8 / len(figs)
     for i, (label, f) in enumerate(zip(labels, figs)):
-        values = [f.get(key, math.nan) * scale for _, key, scale in series]
+        values = [f.get(key, math.nan) * 1000 for _, key in series]  # ms
         ax.bar([j + i * width for j in range(len(series))], values, width, label=label)
     ax.set_xticks([j + width * (len(figs) - 1) / 2 for j in range(len(series))])
-    ax.set_xticklabels([name for name, _, _ in series], fontsize=8)
+    ax.set_xticklabels([name for name, _ in series], fontsize=8)
     ax.set_yscale("log")
     ax.set(ylabel="ms (median, log scale)", title="make bench: Debian 12 and Debian 13")
     ax.legend()

@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import threading
+import time
 from dataclasses import dataclass
 
 from tests.multihost.test_multihost import sh_in
@@ -89,7 +90,7 @@ def _datapaths_during_a_ping(cluster, pinger, target_ip: str) -> list[str]:
     the end of its ovn-controller log."""
     pinging = threading.Thread(target=sh_in, args=(pinger, f"ping -c 4 -w 4 {target_ip}"))
     pinging.start()
-    threading.Event().wait(1.5)
+    time.sleep(1.5)  # the ping is under way
     parts = []
     for h in cluster.hosts:
         neigh = h.appctl("ovs-vswitchd.ctl", "tnl/neigh/show")
