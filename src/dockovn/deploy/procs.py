@@ -52,7 +52,9 @@ def running(pidfile: str, comm: str | None = None) -> int | None:
     the pidfile was written is not the daemon: it is never reported nor signalled.
     """
     pid = read_pid(pidfile)
-    if not alive(pid) or pid in self_and_ancestors() or not _started_before(pid, pidfile):
+    if not alive(pid) or pid in self_and_ancestors():
+        return None
+    if not (_argv_names(pid, pidfile) or _started_before(pid, pidfile)):
         return None
     if comm is not None:
         try:
@@ -62,6 +64,24 @@ def running(pidfile: str, comm: str | None = None) -> int | None:
         except OSError:
             return None
     return pid
+
+
+def _argv_names(pid: int, pidfile: str) -> bool:
+    """True if the process was started with ``--pidfile=<pidfile>`` (the OVS/OVN daemons
+    and dockerd are): that names the daemon without any clock. The start-time check
+    below compares the kernel's boot-relative start time with the pidfile's wall-clock
+    mtime, and a wall clock stepped forward since (NTP, a resumed VM) makes a live
+    daemon look younger than its pidfile, so it would be neither stopped nor seen."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return False
+    wanted = os.path.abspath(pidfile)
+    for i, arg in enumerate(argv):
+        if arg == f"--pidfile={wanted}" or (arg == "--pidfile" and argv[i + 1:i + 2] == [wanted]):
+            return True
+    return False
 
 
 # /proc/<pid>/stat's start time is in clock ticks since boot, /proc/stat's btime in
@@ -148,6 +168,11 @@ def stop(pidfile: str, timeout: float = 10.0, comm: str | None = None) -> bool:
             time.sleep(0.05)
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
+            # Not gone until the kernel has closed its files: a restart before that
+            # finds its database's lock still held.
+            deadline = time.monotonic() + timeout
+            while alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
     try:
         os.unlink(pidfile)
     except FileNotFoundError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 
 from dockovn.deploy import procs
@@ -41,6 +42,34 @@ def test_a_pid_reused_after_the_pidfile_was_written_is_left_alone(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_daemon_named_by_its_argv_is_found_after_the_clock_stepped_forward(tmp_path):
+    # The wall clock stepped an hour forward after the daemon wrote its pidfile: by the
+    # clocks it started after the pidfile, but it was started with --pidfile=<that file>.
+    pidfile = tmp_path / "d.pid"
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                             f"--pidfile={pidfile}"])
+    try:
+        _write(pidfile, proc.pid, written=time.time() - 3600)
+        assert procs.running(str(pidfile)) == proc.pid
+        assert procs.stop(str(pidfile), timeout=5)
+        assert proc.wait(timeout=5) != 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_daemon_that_ignores_sigterm_is_gone_when_stop_returns(tmp_path):
+    # A restart right after stop must not find the old daemon still holding its files.
+    proc = subprocess.Popen([sys.executable, "-c",
+                             "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+                             "print(flush=True); time.sleep(60)"], stdout=subprocess.PIPE)
+    proc.stdout.readline()  # SIGTERM is ignored from here on
+    pidfile = _write(tmp_path / "d.pid", proc.pid)
+    assert procs.stop(pidfile, timeout=0.5)
+    assert not procs.alive(proc.pid)
+    proc.wait(timeout=5)
 
 
 def test_a_stale_pidfile_naming_this_process_or_its_parent_is_never_signalled(tmp_path):
