@@ -48,9 +48,12 @@ def test_a_daemon_named_by_its_argv_is_found_after_the_clock_stepped_forward(tmp
     # The wall clock stepped an hour forward after the daemon wrote its pidfile: by the
     # clocks it started after the pidfile, but it was started with --pidfile=<that file>.
     pidfile = tmp_path / "d.pid"
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
-                             f"--pidfile={pidfile}"])
+    proc = subprocess.Popen([sys.executable, "-c", "import time; print(flush=True); time.sleep(60)",
+                             f"--pidfile={pidfile}"], stdout=subprocess.PIPE)
     try:
+        # As a daemon does, the pidfile is written once it runs: Popen may return while
+        # the child is still inside exec, with no command line to read yet.
+        proc.stdout.readline()
         _write(pidfile, proc.pid, written=time.time() - 3600)
         assert procs.running(str(pidfile)) == proc.pid
         assert procs.stop(str(pidfile), timeout=5)
