@@ -149,7 +149,7 @@ def test_parallel_containers_get_unique_addresses_and_all_pairs_ping(mh):
 
         def meshed() -> bool:
             for c, missing in unreached.items():
-                missing -= {ip for ip in missing if sh_in(c, f"ping -c 1 -w 2 {ip}")[0] == 0}
+                missing -= {ip for ip in missing if sh_in(c, f"ping -c 1 -W 1 {ip}")[0] == 0}
             return not any(unreached.values())
         deadline = time.monotonic() + 30
         while not meshed() and time.monotonic() < deadline:

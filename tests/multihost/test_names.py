@@ -66,7 +66,7 @@ def test_a_container_on_another_host_resolves_by_name_alias_and_network(mh, name
         assert lookup(client, "api") == [address]
         assert lookup(client, f"{web.name}.{net}") == [address]
         # (the first packets may wait for the port to be bound on h2)
-        assert wait.until(lambda: sh_in(client, f"ping -c 1 -w 2 {web.name}")[0] == 0, 20,
+        assert wait.until(lambda: sh_in(client, f"ping -c 1 -W 1 {web.name}")[0] == 0, 20,
                           what=f"ping {web.name}")
         code, body = sh_in(client, f"timeout 10 wget -q -O - http://{web.name}/")
         assert code == 0 and "hello-by-name" in body

@@ -136,7 +136,9 @@ def failover_under_load(mh, kill) -> dict:
     try:
         target = ip_of(b, net.name)
         try:
-            wait.until(lambda: sh_in(a, f"ping -c 1 -w 2 {target}")[0] == 0, 20)
+            # -W 1, not -w: busybox's ping waits 10 s for a lost packet's answer
+            # whatever -w says, which left this wait two tries in its 20 s.
+            wait.until(lambda: sh_in(a, f"ping -c 1 -W 1 {target}")[0] == 0, 20)
         except AssertionError:
             # Seen twice in full runs right after the previous test's failover: say why.
             raise AssertionError("new containers on h1 and h2 do not reach each other within "

@@ -88,6 +88,7 @@ def start(base: str, nb: str, sb: str, bind_host: str = "127.0.0.1", port: int =
             os.makedirs(os.path.join(base, sub), exist_ok=True)
         open(neutron.log, "wb").close()  # a failure's log tail is this run's, not the last
         _write_configs(base, nb, sb, bind_host, port)
+        set_policy(base, SERVICE_ROLE_GRANT)
         _mariadb(base, t)
         _schema(base, t)
         mark = time.monotonic()
@@ -106,6 +107,33 @@ def start(base: str, nb: str, sb: str, bind_host: str = "127.0.0.1", port: int =
 
 def _host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+# -- policy ----------------------------------------------------------------------------------
+
+# In a cloud, dockovn's OpenStack user holds the service role, which Neutron 24.0 and
+# later require for binding:profile (docs/underlay.md). A noauth Neutron has no roles
+# to hand out: every request runs as its admin. So the tests' Neutron lets that admin
+# do what the service role does here, on every Neutron version alike.
+SERVICE_ROLE_GRANT = {
+    "create_port:binding:profile": "role:service or role:admin",
+    "update_port:binding:profile": "role:service or role:admin",
+}
+# Neutron 24.0's own default for these rules: the service role only.
+SERVICE_ROLE_ONLY = {name: "role:service" for name in SERVICE_ROLE_GRANT}
+
+
+def set_policy(base: str, rules: dict[str, str]) -> None:
+    """Write the policy overrides neutron-server reads; it reloads a changed file on
+    its next request (oslo.policy compares the file's mtime)."""
+    path = os.path.join(base, "policy.yaml")
+    before = os.stat(path).st_mtime if os.path.exists(path) else 0.0
+    with open(path + ".tmp", "w") as f:
+        f.writelines(f'"{name}": "{rule}"\n' for name, rule in rules.items())
+    os.replace(path + ".tmp", path)
+    # A rewrite within the same clock tick as the last one would go unnoticed.
+    later = max(time.time(), before + 1)
+    os.utime(path, (later, later))
 
 
 # -- configs ---------------------------------------------------------------------------------
@@ -140,7 +168,10 @@ lock_path = {base}/lock
 driver = noop
 
 [oslo_policy]
-# Absolute and absent: the built-in defaults, not /etc/neutron/policy.d found by search.
+# Neutron 23.0 and later enforce their new defaults; older ones let an admin do
+# anything. The same on every release here, so that a policy written for it applies.
+enforce_new_defaults = true
+# Absolute: ours (set_policy), not /etc/neutron/policy.* found by search.
 policy_file = {base}/policy.yaml
 policy_dirs = {base}/policy.d
 """)

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import docker as sdk
 import pytest
 
+from tests.support import neutron as neutron_service
 from tests.support import underlay
 from tests.support.docker_objects import remove
 from tests.support.multihost import in_ns
@@ -195,6 +196,32 @@ def test_taken_address_and_neutron_refusals_leave_nothing_behind(ul):
     finally:
         for leftover in ul.docker().containers.list(all=True):
             remove(leftover)
+        remove(net)
+    assert our_ports(ul) == []
+    assert breth0_ports(ul) == {"eth0"}
+
+
+def test_a_user_without_the_service_role_is_told_so_and_nothing_is_left(ul):
+    # Neutron 24.0's default policy: only the service role sets binding:profile. As in a
+    # cloud where nobody gave dockovn's user that role.
+    net = create_network(ul, "10.78.9.0/24")
+    before_vlans = vlan_records(ul)
+    neutron_service.set_policy(ul.neutron.base, neutron_service.SERVICE_ROLE_ONLY)
+    try:
+        done = docker_cli(ul, "run", "-d", "--net", net.name, IMAGE, "sleep", "600")
+        assert done.returncode != 0
+        assert "not authorised by Neutron (403)" in done.stderr, done.stderr
+        assert "openstack role add --user USER --project PROJECT service" in done.stderr
+        assert our_ports(ul) == []
+        assert vlan_records(ul) == before_vlans
+    finally:
+        neutron_service.set_policy(ul.neutron.base, neutron_service.SERVICE_ROLE_GRANT)
+        for leftover in ul.docker().containers.list(all=True):
+            remove(leftover)
+    try:
+        c = run(ul, net.name)  # the role given: the same request works
+        remove(c)
+    finally:
         remove(net)
     assert our_ports(ul) == []
     assert breth0_ports(ul) == {"eth0"}

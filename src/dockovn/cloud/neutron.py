@@ -23,6 +23,19 @@ class NeutronError(RuntimeError):
     """Neutron refused a request or could not be reached; the message is for the user."""
 
 
+class NeutronForbidden(NeutronError):
+    """Neutron answered 401 or 403: these credentials may not do that."""
+
+
+# Since Neutron 24.0 (OpenStack 2024.1) its default policy lets only the `service`
+# role set binding:profile, where a container port names its VM port and VLAN tag.
+_BINDING_PROFILE_HINT = (
+    "Neutron 24.0 (OpenStack 2024.1) and later let only the service role set a port's "
+    "binding:profile, where dockovn puts a container port's VM port and VLAN tag: give "
+    "dockovn's OpenStack user that role (openstack role add --user USER --project PROJECT "
+    "service)")
+
+
 class NeutronConflict(NeutronError):
     """Neutron answered 409: an address in use, a quota exceeded, a network in use."""
 
@@ -143,8 +156,10 @@ class Neutron:
         except os_exc.HttpException as exc:
             code = getattr(exc, "status_code", None)
             if code in (401, 403):
-                raise NeutronError(f"{what}: not authorised by Neutron ({code}): "
-                                   f"{_describe(exc)}") from exc
+                said = _describe(exc)
+                hint = f". {_BINDING_PROFILE_HINT}" if "binding:profile" in said else ""
+                raise NeutronForbidden(f"{what}: not authorised by Neutron ({code}): "
+                                       f"{said}{hint}") from exc
             raise NeutronError(f"{what}: {_describe(exc)}") from exc
         except os_exc.SDKException as exc:
             raise NeutronError(f"{what}: {_describe(exc)}") from exc

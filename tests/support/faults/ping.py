@@ -87,7 +87,7 @@ def _datapaths_during_a_ping(cluster, pinger, target_ip: str) -> list[str]:
     cache (a tunnel packet leaves only once its peer's MAC is there), the datapath flows
     carrying the target's address or a tunnel (where a packet is dropped, and whether the
     target's host sees it come in at all), its br-int interfaces as OVN left them, and
-    the end of its ovn-controller log."""
+    its tunnel ports and the end of its ovn-controller log."""
     pinging = threading.Thread(target=sh_in, args=(pinger, f"ping -c 4 -w 4 {target_ip}"))
     pinging.start()
     time.sleep(1.5)  # the ping is under way
@@ -98,6 +98,8 @@ def _datapaths_during_a_ping(cluster, pinger, target_ip: str) -> list[str]:
         carried = [f for f in flows.splitlines() if target_ip in f or "tunnel(" in f]
         ifaces = h.vsctl("--columns=name,ofport,external_ids", "find", "Interface",
                          "external_ids:iface-id!=[]")
+        # A host takes in only the Geneve packets of peers it has a tunnel port for.
+        tunnels = h.vsctl("--columns=name,ofport,options", "find", "Interface", "type=geneve")
         log = os.path.join(h.dir, "ovn-controller.log")
         try:
             with open(log, errors="replace") as f:
@@ -108,6 +110,7 @@ def _datapaths_during_a_ping(cluster, pinger, target_ip: str) -> list[str]:
                      f"{h.name} datapath flows with {target_ip} or a tunnel:\n"
                      + "\n".join(line[:400] for line in carried[:12])
                      + f"\n{h.name} br-int interfaces:\n{ifaces.strip()[-1500:]}\n"
+                     f"{h.name} tunnel ports:\n{tunnels.strip()[-800:]}\n"
                      f"{h.name} ovn-controller.log, last lines:\n{''.join(tail).strip()}")
     pinging.join(10)
     return parts
