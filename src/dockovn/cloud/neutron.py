@@ -23,10 +23,6 @@ class NeutronError(RuntimeError):
     """Neutron refused a request or could not be reached; the message is for the user."""
 
 
-class NeutronForbidden(NeutronError):
-    """Neutron answered 401 or 403: these credentials may not do that."""
-
-
 # Since Neutron 24.0 (OpenStack 2024.1) its default policy lets only the `service`
 # role set binding:profile, where a container port names its VM port and VLAN tag.
 _BINDING_PROFILE_HINT = (
@@ -158,8 +154,8 @@ class Neutron:
             if code in (401, 403):
                 said = _describe(exc)
                 hint = f". {_BINDING_PROFILE_HINT}" if "binding:profile" in said else ""
-                raise NeutronForbidden(f"{what}: not authorised by Neutron ({code}): "
-                                       f"{said}{hint}") from exc
+                raise NeutronError(f"{what}: not authorised by Neutron ({code}): "
+                                   f"{said}{hint}") from exc
             raise NeutronError(f"{what}: {_describe(exc)}") from exc
         except os_exc.SDKException as exc:
             raise NeutronError(f"{what}: {_describe(exc)}") from exc

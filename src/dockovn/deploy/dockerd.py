@@ -97,17 +97,8 @@ def _unanswering_dockerd(pidfile: str) -> int | None:
     that gave up waiting, say): it still holds the data root and would make ours fail."""
     ours = os.path.realpath(pidfile)
     for pid, argv in procs.processes_named("dockerd"):
-        if os.path.realpath(_pidfile_arg(argv) or DockerdConfig.pidfile) == ours:
+        if os.path.realpath(procs.pidfile_arg(argv) or DockerdConfig.pidfile) == ours:
             return pid
-    return None
-
-
-def _pidfile_arg(argv: list[str]) -> str | None:
-    for i, arg in enumerate(argv):
-        if arg.startswith("--pidfile="):
-            return arg.split("=", 1)[1]
-        if arg in ("--pidfile", "-p") and i + 1 < len(argv):
-            return argv[i + 1]
     return None
 
 

@@ -67,21 +67,32 @@ def running(pidfile: str, comm: str | None = None) -> int | None:
 
 
 def _argv_names(pid: int, pidfile: str) -> bool:
-    """True if the process was started with ``--pidfile=<pidfile>`` (the OVS/OVN daemons
-    and dockerd are): that names the daemon without any clock. The start-time check
-    below compares the kernel's boot-relative start time with the pidfile's wall-clock
-    mtime, and a wall clock stepped forward since (NTP, a resumed VM) makes a live
-    daemon look younger than its pidfile, so it would be neither stopped nor seen."""
+    """True if the process was started with ``--pidfile <pidfile>`` (the OVS/OVN daemons,
+    dockerd and the driver are): that names the daemon without any clock. The start-time
+    check below compares the kernel's boot-relative start time with the pidfile's
+    wall-clock mtime, and a wall clock stepped forward since (NTP, a resumed VM) makes a
+    live daemon look younger than its pidfile, so it would be neither stopped nor seen."""
+    given = pidfile_arg(argv_of(pid))
+    return given is not None and os.path.abspath(given) == os.path.abspath(pidfile)
+
+
+def argv_of(pid: int) -> list[str]:
+    """The process's command line ([] if it is gone, or still inside exec)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
     except OSError:
-        return False
-    wanted = os.path.abspath(pidfile)
+        return []
+
+
+def pidfile_arg(argv: list[str]) -> str | None:
+    """The pidfile a daemon's command line names (--pidfile=X, --pidfile X, -p X)."""
     for i, arg in enumerate(argv):
-        if arg == f"--pidfile={wanted}" or (arg == "--pidfile" and argv[i + 1:i + 2] == [wanted]):
-            return True
-    return False
+        if arg.startswith("--pidfile="):
+            return arg.split("=", 1)[1]
+        if arg in ("--pidfile", "-p") and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
 
 
 # /proc/<pid>/stat's start time is in clock ticks since boot, /proc/stat's btime in
@@ -117,12 +128,10 @@ def processes_named(comm: str) -> list[tuple[int, list[str]]]:
                     continue
             if os.readlink(f"/proc/{entry}/ns/mnt") != my_mounts:
                 continue
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
         except OSError:
             continue  # gone meanwhile
         if alive(int(entry)):
-            out.append((int(entry), argv))
+            out.append((int(entry), argv_of(int(entry))))
     return out
 
 
@@ -162,17 +171,15 @@ def stop(pidfile: str, timeout: float = 10.0, comm: str | None = None) -> bool:
     """
     pid = running(pidfile, comm)
     if pid:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            # Not gone until the kernel has closed its files: a restart before that
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            os.kill(pid, sig)
+            # Gone only once the kernel has closed its files: a restart before that
             # finds its database's lock still held.
             deadline = time.monotonic() + timeout
             while alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
+            if not alive(pid):
+                break
     try:
         os.unlink(pidfile)
     except FileNotFoundError:
