@@ -1,4 +1,4 @@
-"""Deletes that find nothing to delete: make the server confirm it.
+"""Deletes (and refusals) that find nothing to act on: make the server confirm it.
 
 A client of a Raft cluster may read from any member (see ``ovsdb/connection.py``), and a
 member can lag behind the log: a follower by a moment, a leader that was frozen (hung,
@@ -19,6 +19,10 @@ instead of nothing:
   (Measured here: a frozen leader, thawed, answered the bare ``wait`` "no such row" for
   a row made while it was stopped; with the barrier it answered "timed out".)
 
+The same goes for an answer "not there" that is not a delete: `dockovn service remove`
+of an instance registered meanwhile through another member would answer "is not an
+instance" and leave it registered (``NoneMatch``).
+
 Only the "nothing to delete" path pays this (one Raft commit); a delete of a row the
 cache holds is judged by its row UUID on the server already.
 """
@@ -32,15 +36,20 @@ from dockovn.ovn.writes import new_token
 BARRIER_KEY = "dockovn:barrier"
 
 
-def absent_ops(table: str, name: str) -> list[dict]:
-    """The raw OVSDB operations: no row of ``table`` named ``name``, judged fresh."""
-    return [
-        {"op": "wait", "table": table, "timeout": 0, "where": [["name", "==", name]],
-         "columns": ["name"], "until": "==", "rows": []},
+def absent_ops(table: str, *wheres: list) -> list[dict]:
+    """The raw OVSDB operations: no row of ``table`` matches any of ``wheres`` (each an
+    OVSDB where clause), judged fresh."""
+    waits = [{"op": "wait", "table": table, "timeout": 0, "where": where,
+              "columns": ["_uuid"], "until": "==", "rows": []} for where in wheres]
+    return waits + [
         {"op": "mutate", "table": "NB_Global", "where": [],
          "mutations": [["external_ids", "delete", ["set", [BARRIER_KEY]]],
                        ["external_ids", "insert", ["map", [[BARRIER_KEY, new_token()]]]]]},
     ]
+
+
+def _named(name: str) -> list:
+    return [["name", "==", name]]
 
 
 class DeleteNamed(ovs_command.BaseCommand):
@@ -58,7 +67,7 @@ class DeleteNamed(ovs_command.BaseCommand):
         if row is not None:
             row.delete()
         else:
-            for op in absent_ops(self.table, self.name):
+            for op in absent_ops(self.table, _named(self.name)):
                 txn.add_op(op)
 
 
@@ -75,7 +84,33 @@ class RemovePort(ovs_command.BaseCommand):
         switch = self.api.lookup("Logical_Switch", self.switch_name, default=None)
         self.result = bool(self.result) or port is not None
         if port is None:
-            for op in absent_ops("Logical_Switch_Port", self.port_name):
+            for op in absent_ops("Logical_Switch_Port", _named(self.port_name)):
                 txn.add_op(op)
         elif switch is not None:
             switch.delvalue("ports", port.uuid)
+
+
+class NoneMatch(ovs_command.BaseCommand):
+    """Whether no row of ``table`` has all of ``includes`` in its map column ``column``
+    (among the rows named ``names``, if given); ``result``: True when none has, confirmed
+    by the server; False when the cache holds one (the caller reads it and acts)."""
+
+    def __init__(self, api, table: str, column: str, includes: dict[str, str],
+                 names: tuple[str, ...] | None = None):
+        super().__init__(api)
+        self.table, self.column, self.includes, self.names = table, column, includes, names
+
+    def _matches(self, row) -> bool:
+        have = getattr(row, self.column)
+        return ((self.names is None or row.name in self.names)
+                and all(have.get(k) == v for k, v in self.includes.items()))
+
+    def run_idl(self, txn):
+        self.result = not any(map(self._matches, self.api.tables[self.table].rows.values()))
+        if not self.result:
+            return
+        includes = [self.column, "includes", ["map", sorted(self.includes.items())]]
+        wheres = ([[["name", "==", n], includes] for n in self.names]
+                  if self.names is not None else [[includes]])
+        for op in absent_ops(self.table, *wheres):
+            txn.add_op(op)

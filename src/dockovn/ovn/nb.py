@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
-from dockovn.ovn.absent import DeleteNamed, RemovePort
+from dockovn.ovn.absent import DeleteNamed, NoneMatch, RemovePort
 from dockovn.ovn.address_pools import RECONNECT_GRACE, AddressPools
 from dockovn.ovn.errors import NorthboundError
 from dockovn.ovn.mutations import DestroyIfExists, JoinGroups, RemoveFromColumn
@@ -193,6 +193,15 @@ class Northbound(AddressPools):
             raise NorthboundError(f"{what}: OVN central is unreachable "
                                   f"(Northbound {self.remote} not connected)")
         commit(self.api, NorthboundError, what, *commands)
+
+    def none_match(self, table: str, column: str, includes: dict[str, str],
+                   names: tuple[str, ...] | None = None) -> bool:
+        """True when no row of ``table`` (of those named ``names``) has ``includes`` in
+        ``column``, confirmed by the cluster (absent.py); False when this cache holds one:
+        read it again. For an answer "there is none" that changes nothing otherwise."""
+        command = NoneMatch(self.api, table, column, includes, names)
+        self._commit(f"looking for {table} rows with {includes}", command)
+        return command.result
 
     def create_switch(self, name: str, external_ids: dict[str, str],
                       other_config: dict[str, str] | None = None,

@@ -152,8 +152,19 @@ class Services:
         """Remove the service's VIP(s) (on one network, or all). The registry (labels)
         is untouched: instances stay listed for client-side balancing."""
         switch = self.find_network(network) if network else None
-        gone = [s for s in self.service_lbs()
-                if s.service == name and (switch is None or s.network_id == switch.name)]
+        ids = {external_ids.SERVICE: name}
+        if switch is not None:
+            ids[external_ids.NETWORK_ID] = switch.name
+
+        def vips() -> list[ServiceLb]:
+            return [s for s in self.service_lbs()
+                    if s.service == name and (switch is None or s.network_id == switch.name)]
+
+        gone = vips()
+        # "none" from this cache may be a lagging member's: the cluster confirms it, or
+        # this cache has the VIP by the time it answers
+        if not gone and not self.nb.none_match("Load_Balancer", "external_ids", ids):
+            gone = vips()
         if not gone:
             where = f" on network {network}" if network else ""
             raise ServiceError(f"service {name} has no VIP{where}")
@@ -202,8 +213,17 @@ class Services:
     def remove(self, name: str, container: str,
                network: str | None = None) -> list[LogicalPort]:
         """Take the container's port(s) out of service ``name``."""
-        ports = [p for p in self._container_ports(container, network)
-                 if p.external_ids.get(external_ids.SERVICE) == name]
+        def instances() -> tuple[list[LogicalPort], list[LogicalPort]]:
+            found = self._container_ports(container, network)
+            return found, [p for p in found if p.external_ids.get(external_ids.SERVICE) == name]
+
+        found, ports = instances()
+        # "not an instance" from this cache may be a lagging member's: the cluster
+        # confirms it, or this cache has the registration by the time it answers
+        if not ports and not self.nb.none_match("Logical_Switch_Port", "external_ids",
+                                                {external_ids.SERVICE: name},
+                                                tuple(p.name for p in found)):
+            found, ports = instances()
         if not ports:
             raise ServiceError(f"container {container} is not an instance of service {name}")
         self.lbs.update_port_ids({}, {p.name: (external_ids.SERVICE, external_ids.SERVICE_PORT) for p in ports})
