@@ -16,6 +16,7 @@ class ClusterHandle:
     def __init__(self):
         self.cluster = multihost.start(2)
         self.clients = {}
+        self.config: tuple[int, str | None] = (1, None)  # (members, plugin) it runs with
 
     def docker(self, host: str):
         if host not in self.clients:
@@ -27,7 +28,16 @@ class ClusterHandle:
         ``plugin``: dockovn as a managed plugin from that folder on every host."""
         self.close_clients()
         multihost.teardown()
+        self.config = (0, None)  # (if the start fails, whatever comes next starts afresh)
         self.cluster = multihost.start(2, members, plugin)
+        self.config = (members, plugin)
+
+    def use(self, members: int = 1, plugin: str | None = None) -> None:
+        """Run with this central and driver from now on: started afresh only if the
+        cluster runs with others (a module leaves the cluster as it was; the next one
+        that needs another kind makes it)."""
+        if self.config != (members, plugin):
+            self.restart(members, plugin)
 
     def close_clients(self) -> None:
         for client in self.clients.values():
@@ -45,6 +55,32 @@ def mh():
     finally:
         handle.close_clients()
         multihost.teardown()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def harness(request, mh):
+    """The kind of cluster the module asks for (its ``HARNESS``: the central's members;
+    default one), for all its tests. Restarts cost ~30 s each: modules are ordered so
+    that those asking for the same kind run one after the other (below)."""
+    config = getattr(request.module, "HARNESS", {})
+    if config and mh.config != (config.get("members", 1), config.get("plugin")):
+        getattr(request.module, "prepare_harness", lambda: None)()
+    mh.use(**config)
+
+
+def _harness_key(item) -> tuple:
+    config = getattr(item.module, "HARNESS", {})
+    return (bool(config), tuple(sorted((k, str(v)) for k, v in config.items())))
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Multi-host modules grouped by the cluster they need (see ``harness``), in their
+    places among the session's items, each group in its own order."""
+    slots = [i for i, item in enumerate(items) if "mh" in getattr(item, "fixturenames", ())]
+    ordered = sorted((items[i] for i in slots), key=lambda it: (_harness_key(it), slots.index(
+        items.index(it))))
+    for i, item in zip(slots, ordered):
+        items[i] = item
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

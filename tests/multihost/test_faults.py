@@ -1,7 +1,7 @@
 """Faults under churn: a three-member Raft central and two hosts with dockerd; both
 hosts make requests all the while (tests/support/faults/churn.py); one fault at a time
 (faults/injectors.py); then every invariant (faults/invariants.py) checked and every
-violation reported. The module switches the harness to the clustered central and back.
+violation reported. The module runs on the clustered central (conftest.harness).
 
 Each test: churn on both hosts and a ping from h2's long-lived container to h1's start;
 LEAD seconds later the fault is injected, waited out and healed; churn goes on AFTER
@@ -20,10 +20,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
+import docker as sdk
 import pytest
 
 from tests.multihost.test_multihost import IMAGE, create_network, ip_of, network_on, unique
 from tests.support import multihost, wait
+from tests.support.docker_objects import remove
 from tests.support.faults import central, churn, injectors, invariants, ping, report
 
 pytestmark = pytest.mark.multihost
@@ -44,15 +46,26 @@ class Scene:
     long_lived: dict[str, str]  # every long-lived container -> its host
 
 
+HARNESS = {"members": 3}  # the clustered central (conftest.harness)
+
+
 @pytest.fixture(scope="module")
 def scene(mh):
-    mh.restart(members=3)
+    made: dict[str, str] = {}   # every long-lived container -> its host
+    networks = []
+    h1 = mh.cluster.host("h1")
+
+    def policy(*args: str) -> None:
+        multihost.in_ns(h1.ns, sys.executable, "-m", "dockovn", "policy", *args,
+                        "--ovs-db", h1.ovs_db, timeout=60)
+
     try:
         net = create_network(mh, "h1", NET_SUBNET, name=unique("fnet"))
+        networks.append(net)
         network_on(mh, "h2", net.name)
         side = create_network(mh, "h2", SIDE_SUBNET, name=unique("fside"))
+        networks.append(side)
         network_on(mh, "h1", side.name)
-        made: dict[str, str] = {}
 
         def long_lived(host: str, prefix: str, labels: dict[str, str]) -> str:
             # Restarted with their dockerd (the dockerd-restart fault stops them).
@@ -66,17 +79,22 @@ def scene(mh):
         hubs = {h: long_lived(h, f"hub-{h}", {"app": "web"}) for h in ("h1", "h2")}
         long_lived("h2", "fdb", {"app": "db"})
         # A policy that lives through every fault: its membership is checked each time.
-        h1 = mh.cluster.host("h1")
-        multihost.in_ns(h1.ns, sys.executable, "-m", "dockovn", "policy", "create", "fpol-db",
-                        "--network", net.name, "--select", "app=db", "--from", "app=web",
-                        "--port", "tcp/80", "--ovs-db", h1.ovs_db, timeout=60)
+        policy("create", "fpol-db", "--network", net.name, "--select", "app=db", "--from",
+               "app=web", "--port", "tcp/80")
         a = mh.docker("h1").containers.get(target)
         b = mh.docker("h2").containers.get(pinger)
         wait.until(lambda: invariants.datapath_works([(b, target, ip_of(a, net.name))]) == [],
                    30, step=1, what="the long-lived containers pinging across hosts")
         yield Scene(churn.Stage(net.name, NET_SUBNET, side.name, hubs), target, pinger, made)
     finally:
-        mh.restart()  # the single central again, for the tests after these
+        # The clustered central stays for the next module that needs one: leave it clean.
+        for name, host in made.items():
+            try:
+                remove(mh.docker(host).containers.get(name))
+            except sdk.errors.NotFound:
+                pass
+        policy("delete", "fpol-db")
+        remove(*networks)
 
 
 def _containers(mh, scene: Scene):

@@ -22,15 +22,20 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILT = os.path.join(REPO, "build", "plugin-py%d.%d" % sys.version_info[:2])
 
 
-@pytest.fixture(scope="module")
-def managed(mh):
+HARNESS = {"plugin": BUILT}  # dockovn as a managed plugin on every host (conftest.harness)
+
+
+def prepare_harness() -> None:
+    """Build the plugin (conftest.harness calls this before starting the cluster)."""
     done = subprocess.run([sys.executable, os.path.join(REPO, "packaging", "managed-plugin",
                                                         "build.py"), "--out", BUILT],
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, f"building the plugin failed: {done.stderr[-2000:]}"
-    mh.restart(plugin=BUILT)
-    yield mh
-    mh.restart()  # the legacy driver again, for the tests after these
+
+
+@pytest.fixture(scope="module")
+def managed(mh):
+    return mh
 
 
 def docker_cli(host, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -194,3 +199,4 @@ def test_disable_and_rm_follow_docker(managed):
     plugin.disable()
     plugin.remove()
     assert d2.plugins.list() == []
+    managed.config = (0, None)  # no longer what it was made as: the next user starts afresh

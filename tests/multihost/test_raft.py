@@ -24,11 +24,12 @@ pytestmark = pytest.mark.multihost
 LABEL = "dockovn-raft"
 
 
+HARNESS = {"members": 3}  # a three-member Raft central (conftest.harness)
+
+
 @pytest.fixture(scope="module")
 def raft(mh):
-    mh.restart(members=3)
-    yield mh
-    mh.restart()  # the single central again, for the tests after these
+    return mh
 
 
 def cluster_status(mh, member, db: str = "OVN_Northbound") -> str:
