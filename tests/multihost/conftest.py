@@ -32,11 +32,13 @@ class ClusterHandle:
         self.cluster = multihost.start(2, members, plugin)
         self.config = (members, plugin)
 
-    def use(self, members: int = 1, plugin: str | None = None) -> None:
-        """Run with this central and driver from now on: started afresh only if the
-        cluster runs with others (a module leaves the cluster as it was; the next one
-        that needs another kind makes it)."""
+    def use(self, members: int = 1, plugin: str | None = None, prepare=None) -> None:
+        """Run with this central and driver from now on: started afresh (after
+        ``prepare()``, if given) only if the cluster runs with others (a module leaves the
+        cluster as it was; the next one that needs another kind makes it)."""
         if self.config != (members, plugin):
+            if prepare is not None:
+                prepare()
             self.restart(members, plugin)
 
     def close_clients(self) -> None:
@@ -62,10 +64,8 @@ def harness(request, mh):
     """The kind of cluster the module asks for (its ``HARNESS``: the central's members;
     default one), for all its tests. Restarts cost ~30 s each: modules are ordered so
     that those asking for the same kind run one after the other (below)."""
-    config = getattr(request.module, "HARNESS", {})
-    if config and mh.config != (config.get("members", 1), config.get("plugin")):
-        getattr(request.module, "prepare_harness", lambda: None)()
-    mh.use(**config)
+    mh.use(**getattr(request.module, "HARNESS", {}),
+           prepare=getattr(request.module, "prepare_harness", None))
 
 
 def _harness_key(item) -> tuple:
@@ -77,9 +77,9 @@ def pytest_collection_modifyitems(session, config, items):
     """Multi-host modules grouped by the cluster they need (see ``harness``), in their
     places among the session's items, each group in its own order."""
     slots = [i for i, item in enumerate(items) if "mh" in getattr(item, "fixturenames", ())]
-    ordered = sorted((items[i] for i in slots), key=lambda it: (_harness_key(it), slots.index(
-        items.index(it))))
-    for i, item in zip(slots, ordered):
+    ordered = sorted(slots, key=lambda i: (_harness_key(items[i]), i))
+    moved = [items[i] for i in ordered]
+    for i, item in zip(slots, moved):
         items[i] = item
 
 

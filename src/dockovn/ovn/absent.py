@@ -102,11 +102,13 @@ class NoneMatch(ovs_command.BaseCommand):
 
     def _matches(self, row) -> bool:
         have = getattr(row, self.column)
-        return ((self.names is None or row.name in self.names)
-                and all(have.get(k) == v for k, v in self.includes.items()))
+        return all(have.get(k) == v for k, v in self.includes.items())
 
     def run_idl(self, txn):
-        self.result = not any(map(self._matches, self.api.tables[self.table].rows.values()))
+        rows = (self.api.tables[self.table].rows.values() if self.names is None else
+                [r for n in self.names
+                 if (r := self.api.lookup(self.table, n, default=None)) is not None])
+        self.result = not any(map(self._matches, rows))
         if not self.result:
             return
         includes = [self.column, "includes", ["map", sorted(self.includes.items())]]
