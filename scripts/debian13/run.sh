@@ -43,17 +43,25 @@ done
 # OVS's and OVN's databases, logs) go to an overlay that is thrown away next time.
 # DEBIAN13_KEEP=1 starts from what the previous run left instead (packages it installed
 # with --host-net, say, for a run of `make test` as on a Debian 13 host).
+# DEBIAN13_WRITE_ROOT=1 writes to the root itself (build-root.sh installing packages).
 RUN=${DEBIAN13_RUN:-/var/tmp/dockovn-debian13-run}
-[ "${DEBIAN13_KEEP:-0}" = 1 ] || rm -rf "$RUN"
+WRITE_ROOT=${DEBIAN13_WRITE_ROOT:-0}
+if [ "$WRITE_ROOT" = 1 ]; then
+  RUN=$(mktemp -d /var/tmp/dockovn-debian13-build.XXXXXX)
+  [ $host_net = 1 ] || { echo "$0: DEBIAN13_WRITE_ROOT=1 needs --host-net" >&2; exit 2; }
+  trap 'rm -rf "$RUN"' EXIT
+elif [ "${DEBIAN13_KEEP:-0}" != 1 ]; then rm -rf "$RUN"; fi
 rm -rf "$RUN/work" "$RUN/merged"
 mkdir -p "$RUN/upper" "$RUN/work" "$RUN/merged"
 
-export ROOT REPO NET PASS RUN
+export ROOT REPO NET PASS RUN WRITE_ROOT
 export CMD="$*"
 $NET unshare --mount --pid --fork bash -c '
   set -e
   mount --make-rprivate /
-  mount -t overlay overlay -o "lowerdir=$ROOT,upperdir=$RUN/upper,workdir=$RUN/work" "$RUN/merged"
+  if [ "$WRITE_ROOT" = 1 ]; then mount --bind "$ROOT" "$RUN/merged"
+  else mount -t overlay overlay -o "lowerdir=$ROOT,upperdir=$RUN/upper,workdir=$RUN/work" "$RUN/merged"
+  fi
   ROOT=$RUN/merged
   mount -t proc proc "$ROOT/proc"
   mount --rbind /dev "$ROOT/dev"
@@ -70,7 +78,9 @@ $NET unshare --mount --pid --fork bash -c '
   # in this machine'"'"'s network namespace (Debian'"'"'s way for chroots: policy-rc.d says no).
   printf "#!/bin/sh\nexit 101\n" > "$ROOT/usr/sbin/policy-rc.d"
   chmod +x "$ROOT/usr/sbin/policy-rc.d"
-  mount --bind /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
+  # (Not while building: a package updating the bundle would find it busy.)
+  [ "$WRITE_ROOT" = 1 ] || \
+    mount --bind /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
   # bash stays pid 1 (the trap keeps it from exec-ing the command): it reaps the orphans
   # of daemons the tests kill, and the tests are not pid 1 (which ignores SIGTERM).
   # pivot_root, not chroot: a chrooted dockerd'"'"'s `docker exec` runs its command in the
