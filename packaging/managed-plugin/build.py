@@ -37,6 +37,10 @@ STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip
                "dist-packages", "site-packages", "pydoc_data", f"config-{PY_XY}-x86_64-linux-gnu"}
 
 
+FIREWALL_TOOLS = [f"{f}{t}" for f in ("iptables", "ip6tables") for t in ("", "-save", "-restore")]
+XTABLES = "/usr/lib/x86_64-linux-gnu/xtables"  # iptables' extensions (-m conntrack, MASQUERADE)
+
+
 def inputs_digest() -> str:
     h = hashlib.sha256()
     files = [os.path.join(ROOT, "pyproject.toml"), os.path.join(HERE, "config.json"),
@@ -86,7 +90,13 @@ def build_rootfs(rootfs: str) -> None:
     # dockovn itself (not editable: a copy of this checkout) and its runtime dependencies.
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-compile",
                     "--target", os.path.join(rootfs, SITE.lstrip("/")), ROOT], check=True)
+    # iptables (the host's flavour, nft or legacy, through Debian's alternatives): the
+    # driver's gateway ports NAT and publish through the host's firewall.
+    for tool in FIREWALL_TOOLS:
+        _copy(os.path.join("/usr/sbin", tool), rootfs)
+    shutil.copytree(XTABLES, os.path.join(rootfs, XTABLES.lstrip("/")), symlinks=True)
     objects = [PYTHON] + glob.glob(os.path.join(rootfs, "**", "*.so*"), recursive=True)
+    objects += [os.path.realpath(os.path.join("/usr/sbin", t)) for t in FIREWALL_TOOLS]
     for lib in sorted(shared_libraries(objects)):
         _copy(lib, rootfs)
     # Mount points (config.json's mounts, and what runc mounts itself).

@@ -93,7 +93,9 @@ def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout,
                                    deleting=driver.pending_deletes)
     backends = BackendSync(Services(nb))  # service VIPs' backends follow the registry
     policies = MembershipSync(nb, host_id)  # this host's ports in their policies' groups
-    background = [docker_names.start, replicator.start, backends.start, policies.start]
+    # The host's gateway ports and firewall as OVS records them (a reboot forgot them).
+    background = [driver.connectivity.start, docker_names.start, replicator.start,
+                  backends.start, policies.start]
     closers = [docker_names.stop, replicator.stop, backends.stop, policies.stop]
     if dns_address:  # names across hosts (off the request path)
         resolver = NamesService(nb, lambda: DockerEngine(docker_host), dns_address)

@@ -36,11 +36,13 @@ def _policies(nb: str | None, ovs_db: str) -> Iterator[Policies]:
 
 @click.group("policy")
 def policy_group() -> None:
-    """Network policy: which containers accept connections from where.
+    """Network policy: which containers accept connections from where, and may open
+    them to where.
 
     A container selected by a policy accepts new incoming connections only from
-    what one of its policies allows (replies and ARP/ND always pass; outgoing
-    traffic is not restricted). Containers are selected by labels: the container's
+    what one of its policies allows (replies and ARP/ND always pass). With --to*, it
+    opens new connections only to what one of its policies allows (its names keep
+    answering). Containers are selected by labels: the container's
     own (`docker run --label`, applied a moment after start) or the endpoint's
     (`--network name=NET,driver-opt=dockovn.label.KEY=VALUE`, applied from the first
     packet). Enforced by OVN on every host.
@@ -61,14 +63,23 @@ def policy_group() -> None:
 @click.option("--port", "ports", multiple=True, metavar="PROTO[/PORT[-PORT]]",
               help="Allow only these: tcp/80, udp/53, tcp/8000-8080, tcp, icmp "
                    "(default: any, from the sources given).")
+@click.option("--to", "to", multiple=True, metavar="CIDR|KEY[=VALUE],...",
+              help="Let the selected containers connect only to these addresses or to "
+                   "containers with these labels (repeat for alternatives).")
+@click.option("--to-network", multiple=True, metavar="NETWORK",
+              help="Let them connect to every container on this network.")
+@click.option("--to-port", "to_ports", multiple=True, metavar="PROTO[/PORT[-PORT]]",
+              help="... only on these: tcp/443, udp/53 (default: any, to the destinations).")
 @click.option("--log", is_flag=True,
               help="Log dropped packets in ovn-controller's log (at most 20 a second a host).")
 @_connection_options
-def create(name, network, select, from_labels, from_network, from_cidr, ports, log, nb, ovs_db):
-    """Create policy NAME. With no --from*/--port it allows nothing: it isolates."""
+def create(name, network, select, from_labels, from_network, from_cidr, ports, to,
+           to_network, to_ports, log, nb, ovs_db):
+    """Create policy NAME. With no --from*/--port it allows nothing in: it isolates (a
+    policy with --to* only restricts what goes out)."""
     with _policies(nb, ovs_db) as policies:
         policy = policies.build(name, network, select, from_labels, from_network, from_cidr,
-                                ports, log)
+                                ports, log, to=to, to_networks=to_network, to_ports=to_ports)
         row = policies.create(policy)
     click.echo(f"policy {name} created: selects {len(row.members)} container(s)")
 
@@ -91,7 +102,7 @@ def _as_dict(row: PolicyRow) -> dict:
     return {"name": p.name,
             "network": p.network_names.get(p.network, p.network[:12]) if p.network else "(all)",
             "selects": selector_text(p.selector), "allows_from": p.describe_sources(),
-            "ports": p.describe_ports(), "log": p.log,
+            "ports": p.describe_ports(), "allows_to": p.describe_destinations(), "log": p.log,
             "acl_names": list(row.acl_names),
             "containers": [asdict(m) for m in row.members]}
 
@@ -107,11 +118,13 @@ def ls(as_json, nb, ovs_db):
         click.echo(json.dumps([_as_dict(r) for r in rows], indent=2))
         return
     table = Table(title="dockovn policies")
-    for col in ("policy", "network", "selects", "allows from", "ports", "containers", "hosts"):
+    for col in ("policy", "network", "selects", "allows from", "ports", "allows to",
+                "containers", "hosts"):
         table.add_column(col)
     for row in rows:
         d = _as_dict(row)
         table.add_row(d["name"], d["network"], d["selects"], d["allows_from"], d["ports"],
+                      d["allows_to"],
                       ", ".join(m.container for m in row.members) or "-",
                       ", ".join(sorted({m.host for m in row.members})) or "-")
     console.print(table)
@@ -133,7 +146,7 @@ def show(name, as_json, nb, ovs_db):
     if as_json:
         click.echo(json.dumps(d, indent=2))
         return
-    for key in ("name", "network", "selects", "allows_from", "ports", "log"):
+    for key in ("name", "network", "selects", "allows_from", "ports", "allows_to", "log"):
         click.echo(f"{key.replace('_', ' ')}: {d[key]}")
     click.echo("containers:")
     for m in row.members:

@@ -96,14 +96,16 @@ class DockerEngine:
             return None
 
     def create_network(self, name: str, driver: str, subnets: list[tuple[str, str | None]],
-                       options: dict[str, str], ipam_options: dict[str, str]) -> str:
+                       options: dict[str, str], ipam_options: dict[str, str],
+                       internal: bool = False) -> str:
         """Create a network with ``driver`` as network and IPAM driver; returns its ID."""
         pools = [docker.types.IPAMPool(subnet=subnet, gateway=gateway)
                  for subnet, gateway in subnets]
         ipam = docker.types.IPAMConfig(driver=driver, pool_configs=pools, options=ipam_options)
         enable_ipv6 = any(":" in subnet for subnet, _ in subnets)
         net = self.client.networks.create(name, driver=driver, options=options, ipam=ipam,
-                                          enable_ipv6=enable_ipv6, check_duplicate=True)
+                                          enable_ipv6=enable_ipv6, internal=internal,
+                                          check_duplicate=True)
         return net.id
 
     def network_members(self) -> list[tuple[str, str, dict[str, list[str]]]]:

@@ -8,6 +8,7 @@ import logging
 import socket
 import struct
 import threading
+import time
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -96,6 +97,77 @@ def delete(name: str) -> bool:
     return _delete(_ipr(), name)
 
 
+class _Reaper:
+    """Deletes interfaces after the request that let them go was answered: a veth's
+    deletion takes the kernel 15-20 ms (it waits for an RCU grace period), which Leave
+    need not wait for. By index, not name: a new interface under the same name (the
+    same endpoint joining again) is never the one deleted. Nothing is lost if the
+    driver dies first: an unplugged veth is what `dockovn gc` removes."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._queue: list[tuple[int, str]] = []
+        self._thread: threading.Thread | None = None
+
+    def add(self, name: str) -> bool:
+        found = _ipr().link_lookup(ifname=name)
+        if not found:
+            return False
+        with self._cond:
+            self._queue.append((found[0], name))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="dockovn-reaper",
+                                                 daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return True
+
+    def pending(self, name: str) -> bool:
+        with self._cond:
+            return any(n == name for _, n in self._queue)
+
+    def drain(self, timeout: float = 5.0) -> None:
+        """Wait until every queued deletion is done (tests, shutdown)."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while self._queue and time.monotonic() < end:
+                self._cond.wait(0.05)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                index, name = self._queue[0]
+            try:
+                _ipr().link("del", index=index)
+            except NetlinkError as exc:
+                if exc.code != ENODEV:
+                    LOG.warning("deleting %s (index %d): %s", name, index, exc)
+            except Exception as exc:  # the thread must live on
+                LOG.warning("deleting %s (index %d): %s", name, index, exc)
+            with self._cond:
+                self._queue.remove((index, name))
+                self._cond.notify_all()
+
+
+_reaper = _Reaper()
+
+
+def delete_later(name: str) -> bool:
+    """Delete ``name`` in the background (see _Reaper); False when there is none."""
+    return _reaper.add(name)
+
+
+def deleting(name: str) -> bool:
+    """Whether ``name`` waits for its background deletion."""
+    return _reaper.pending(name)
+
+
+def drain_deletions(timeout: float = 5.0) -> None:
+    _reaper.drain(timeout)
+
+
 def names_with_prefix(prefix: str) -> list[str]:
     return [
         link.get_attr("IFLA_IFNAME")
@@ -179,3 +251,33 @@ def remove_local_address(address: str, ifname: str = "lo") -> None:
         ipr.addr("del", index=index, address=address, prefixlen=prefix)
     except NetlinkError:
         pass  # not there
+
+
+def configure_gateway_port(name: str, address: str, subnets: list[str],
+                           mtu: int | None = None, wait: float = 5.0) -> None:
+    """Bring up ``name`` (an OVS internal port vswitchd is making) with ``address`` (/32
+    or /128), ``mtu`` (if given) and a route to each of ``subnets`` through it, from
+    ``address``. Waits up to ``wait`` seconds for the interface to appear. Idempotent."""
+    ipr = _ipr()
+    deadline = time.monotonic() + wait
+    while not (index := ipr.link_lookup(ifname=name)):
+        if time.monotonic() > deadline:
+            raise LinkError(f"interface {name} did not appear (is ovs-vswitchd running?)")
+        time.sleep(0.02)
+    index = index[0]
+    try:
+        if mtu is not None:
+            ipr.link("set", index=index, mtu=mtu)
+        ipr.link("set", index=index, state="up")
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=family)}
+        if address not in have:
+            ipr.addr("add", index=index, address=address,
+                     prefixlen=128 if family == socket.AF_INET6 else 32)
+        for subnet in subnets:
+            route = {"dst": subnet, "oif": index, "scope": 253}  # scope link
+            if (":" in subnet) == (":" in address):
+                route["prefsrc"] = address  # the host answers containers from the gateway
+            ipr.route("replace", **route)
+    except NetlinkError as exc:
+        raise LinkError(f"configuring {name}: {exc}") from exc

@@ -89,6 +89,32 @@ class LocalSwitch:
             self.api.add_port(self.bridge, port_name, may_exist=True, external_ids=external_ids),
         )
 
+    def add_internal_port(self, port_name: str, external_ids: dict[str, str],
+                          mtu: int) -> None:
+        """An OVS internal port (an interface of this host's own stack) with these
+        Interface external_ids; there already is fine (its ids are set again)."""
+        if not self.has_bridge():
+            raise OvsError(f"bridge {self.bridge} does not exist: is ovn-controller running "
+                           "(dockovn host setup)?")
+        self._commit(
+            f"adding internal port {port_name} to {self.bridge}",
+            self.api.add_port(self.bridge, port_name, may_exist=True),
+            self.api.db_set("Interface", port_name, ("type", "internal"),
+                            ("external_ids", external_ids), ("mtu_request", mtu)),
+        )
+
+    def set_interface_ids(self, port_name: str, set_ids: dict[str, str],
+                          remove_keys: tuple[str, ...] = ()) -> None:
+        """Set and remove some external_ids keys of a port's Interface, in one go."""
+        commands = []
+        if set_ids:
+            commands.append(self.api.db_set("Interface", port_name, ("external_ids", set_ids)))
+        if remove_keys:
+            commands.append(self.api.db_remove("Interface", port_name, "external_ids",
+                                               *remove_keys, if_exists=True))
+        if commands:
+            self._commit(f"updating interface {port_name}", *commands)
+
     def unplug(self, port_name: str) -> None:
         """Remove a port from whichever bridge holds it; a port already gone is fine."""
         self._commit(f"removing port {port_name}", self.api.del_port(port_name, if_exists=True))

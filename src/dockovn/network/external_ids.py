@@ -26,6 +26,9 @@ ROUTER = PREFIX + "router"              # the named router (-o dockovn.router), 
 AUX_ADDRESSES = PREFIX + "aux-addresses"  # --aux-address reservations, space-separated: kept
                                         # in the pool while the network exists on any host
 CREATED_AT = PREFIX + "created-at"      # unix time; `dockovn gc` spares what is younger
+EGRESS = PREFIX + "egress"              # "nat" or "routed": the network leaves through each
+                                        # container's host (network/gateway); "none":
+                                        # --internal; absent: made before (Docker's gwbridge)
 
 # Logical_Switch_Port
 ENDPOINT_ID = PREFIX + "endpoint-id"
@@ -60,6 +63,10 @@ RESERVED = PREFIX + "reserved"          # addresses taken from the network's doc
 # local OVS Interface (next to OVN's own iface-id / attached-mac / iface-status)
 OVS_ENDPOINT = "dockovn-endpoint"
 OVS_NETWORK = "dockovn-network"
+OVS_PUBLISHED = "dockovn-published"     # a container port's published ports (JSON)
+OVS_GATEWAY = "dockovn-gateway"         # the host's gateway port of network (switch) ...
+OVS_SUBNETS = "dockovn-subnets"         # ... routing these subnets (space-separated),
+OVS_EGRESS = "dockovn-egress"           # ... its switch's EGRESS
 
 
 def alias_value(host: str, now: float) -> str:

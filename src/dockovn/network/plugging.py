@@ -91,20 +91,24 @@ def _reclaimable(ovs: LocalSwitch, endpoint_id: str, outer: str, attempt: int) -
     return bport.external_ids.get(external_ids.OVS_ENDPOINT) == endpoint_id
 
 
-def unplug(ovs: LocalSwitch, endpoint_id: str) -> None:
+def unplug(ovs: LocalSwitch, endpoint_id: str, wait: bool = True) -> None:
     """Remove this endpoint's OVS port and veth, and a veth left unplugged under its
-    first-choice name; nothing there is fine."""
+    first-choice name; nothing there is fine. ``wait=False`` (Leave): the veth is
+    deleted after the answer (links.delete_later); off the bridge it carries nothing."""
     plugged = plugged_port(ovs, endpoint_id)
     # A veth left by a driver that died between creating and plugging it has
     # the first-choice name and no OVS port; one that is another endpoint's
-    # OVS port (a name collision) must not be touched.
+    # OVS port (a name collision) must not be touched, nor one being deleted already.
     first_choice = identifiers.veth_names(endpoint_id)[0]
-    stray = first_choice if first_choice != plugged and \
-        ovs.port(first_choice) is None else None
+    stray = first_choice if first_choice != plugged and not links.deleting(first_choice) \
+        and ovs.port(first_choice) is None else None
     try:
         if plugged:
             ovs.unplug(plugged)  # only when there is one: each is a transaction
-            links.delete(plugged)
+            if wait:
+                links.delete(plugged)
+            else:
+                links.delete_later(plugged)
         if stray:
             links.delete(stray)  # gone already is fine (and cheap)
     except (OvsError, links.LinkError) as exc:

@@ -18,7 +18,9 @@ GENERIC_OPTIONS = "com.docker.network.generic"  # where `docker network create -
 MTU_OPTIONS = ("mtu", "com.docker.network.driver.mtu")
 ADOPT_OPTION = "dockovn.network"  # set by dockovn itself on other hosts: join this switch
 ROUTER_OPTION = "dockovn.router"  # networks on the same named router reach each other
-KNOWN_OPTIONS = (*MTU_OPTIONS, ADOPT_OPTION, ROUTER_OPTION)
+NAT_OPTION = "dockovn.nat"        # "false": what leaves the host keeps its address (routed)
+INTERNAL = "com.docker.network.internal"  # --internal: no way out
+KNOWN_OPTIONS = (*MTU_OPTIONS, ADOPT_OPTION, ROUTER_OPTION, NAT_OPTION)
 ROUTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 MIN_MTU = 1280  # IPv6's minimum; below it IPv6 on the network would break
 
@@ -34,6 +36,7 @@ class NetworkSpec:
     adopt: str | None = None    # an existing switch this network is another host's view of
     router: str | None = None   # a named router shared with other networks (opt-in routing)
     aux: tuple[str, ...] = ()   # --aux-address reservations (addresses, both families)
+    egress: str = "nat"         # "nat", "routed", or "none" (--internal: no way out)
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,24 @@ def network_spec(req: CreateNetworkRequest, default_mtu: int) -> NetworkSpec:
         raise DriverError(f"option {ROUTER_OPTION}={router!r}: use 1-40 letters, digits, . _ -")
     space = (req.ipv4_data or [None])[0].address_space
     return NetworkSpec(subnet, gateway, subnet6, gateway6, mtu, space, adopt, router,
-                       aux_addresses(req))
+                       aux_addresses(req), egress_mode(req.options, generic))
+
+
+def egress_mode(options: dict[str, Any] | None, generic: dict[str, Any]) -> str:
+    """How the network leaves its hosts: "nat" (the default), "routed"
+    (``-o dockovn.nat=false``) or "none" (``--internal``)."""
+    internal = (options or {}).get(INTERNAL, False)
+    if not isinstance(internal, bool):
+        raise DriverError(f"{INTERNAL} must be true or false, got {internal!r}")
+    nat = str(generic.get(NAT_OPTION, "true")).lower()
+    if nat not in ("true", "false"):
+        raise DriverError(f"option {NAT_OPTION}={generic[NAT_OPTION]!r}: use true or false")
+    if internal:
+        if nat == "false":
+            raise DriverError(f"option {NAT_OPTION} means nothing on an --internal network "
+                              "(it has no way out)")
+        return "none"
+    return "nat" if nat == "true" else "routed"
 
 
 def aux_addresses(req: CreateNetworkRequest) -> tuple[str, ...]:

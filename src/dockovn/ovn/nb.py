@@ -116,6 +116,17 @@ class RouterAttachment:
     networks: tuple[str, ...]     # "10.0.0.1/24", "fd00::1/64": the gateway addresses
 
 
+@dataclass(frozen=True)
+class LocalPort:
+    """A port of type ``localport``: one address, bound on every chassis to a local
+    interface, its traffic never sent to another chassis."""
+
+    name: str
+    mac: str
+    ip: str
+    external_ids: dict[str, str]
+
+
 class Northbound(AddressPools):
     """A persistent connection to the OVN Northbound DB."""
 
@@ -205,11 +216,17 @@ class Northbound(AddressPools):
 
     def create_switch(self, name: str, external_ids: dict[str, str],
                       other_config: dict[str, str] | None = None,
-                      attach: RouterAttachment | None = None) -> None:
-        """Create a switch and (optionally) plug it into a logical router: one transaction."""
+                      attach: RouterAttachment | None = None,
+                      localport: LocalPort | None = None) -> None:
+        """Create a switch, (optionally) plug it into a logical router and give it a
+        localport: one transaction."""
         ls = self.api.ls_add(name, may_exist=False, external_ids=external_ids,
                              other_config=other_config or {})
         commands = [ls]
+        if localport is not None:
+            commands.append(self.api.lsp_add(ls, localport.name, type="localport",
+                                             addresses=[f"{localport.mac} {localport.ip}"],
+                                             external_ids=localport.external_ids))
         if attach is not None:
             # Not lr_add(may_exist=True): routers have no name index (see routers.py).
             lr = EnsureRouter(self.api, attach.router, attach.router_external_ids)

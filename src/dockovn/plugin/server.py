@@ -73,8 +73,11 @@ def method_table(driver: NetworkDriver, ipam: IpamDriver | None
         "NetworkDriver.Leave": (EndpointRequest, driver.leave),
         "NetworkDriver.DiscoverNew": (DiscoveryRequest, _noop),
         "NetworkDriver.DiscoverDelete": (DiscoveryRequest, _noop),
-        "NetworkDriver.ProgramExternalConnectivity": (EndpointRequest, _noop),
-        "NetworkDriver.RevokeExternalConnectivity": (EndpointRequest, _noop),
+        # (the underlay has none: its containers leave through the VM's own network)
+        "NetworkDriver.ProgramExternalConnectivity": (
+            EndpointRequest, getattr(driver, "program_external_connectivity", _noop)),
+        "NetworkDriver.RevokeExternalConnectivity": (
+            EndpointRequest, getattr(driver, "revoke_external_connectivity", _noop)),
     }
     if ipam is not None:
         table.update({

@@ -61,7 +61,21 @@ def test_network_spec_defaults_and_mtu_option():
     assert s.mtu == 9000
 
 
+def test_network_spec_egress_nat_routed_or_none():
+    assert spec.network_spec(net_req(), 1442).egress == "nat"
+    routed = net_req(Options={"com.docker.network.generic": {"dockovn.nat": "false"}})
+    assert spec.network_spec(routed, 1442).egress == "routed"
+    internal = net_req(Options={"com.docker.network.internal": True,
+                                "com.docker.network.enable_ipv6": False})
+    assert spec.network_spec(internal, 1442).egress == "none"
+
+
 @pytest.mark.parametrize("body, message", [
+    ({"Options": {"com.docker.network.generic": {"dockovn.nat": "maybe"}}},
+     "dockovn.nat='maybe': use true or false"),
+    ({"Options": {"com.docker.network.internal": True,
+                  "com.docker.network.generic": {"dockovn.nat": "false"}}},
+     "means nothing on an --internal network"),
     ({"IPv4Data": []}, "IPv4 subnet is required"),
     ({"IPv4Data": [{"Pool": "10.0.0.0/24"}, {"Pool": "10.1.0.0/24"}]}, "one IPv4 subnet"),
     ({"IPv4Data": [{"Pool": "10.0.0.0/24", "Gateway": "10.9.9.1/24"}]}, "outside subnet"),

@@ -22,7 +22,9 @@ from dockovn.network import external_ids
 from dockovn.network import identifiers
 from dockovn.network import plugging
 from dockovn.network import spec
-from dockovn.network.overlay import ipam
+from dockovn.network.gateway import connectivity
+from dockovn.network.gateway.connectivity import Connectivity
+from dockovn.network.overlay import ipam, routing
 from dockovn.network.overlay.ipam import ADDRESS_SPACE
 from dockovn.network.api import (
     Capabilities,
@@ -38,14 +40,13 @@ from dockovn.network.api import (
     JoinReply,
     JoinRequest,
     NetworkRequest,
-    StaticRoute,
 )
 from dockovn.network.overlay.northbound import nb_call
 from dockovn.network.overlay.pending_deletes import PendingDeletes
 from dockovn.network.policy import membership
 from dockovn.network.policy.manager import read_policies
 from dockovn.network.policy.model import PolicyError, port_labels
-from dockovn.ovn.nb import LogicalSwitch, Northbound, RouterAttachment
+from dockovn.ovn.nb import LogicalSwitch, Northbound
 from dockovn.ovn.port_groups import PortGroups
 
 LOG = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class OverlayDriver:
         self._taken_lock = threading.Lock()
         # Networks Docker dropped whose NB delete failed: retried until NB takes it.
         self.pending_deletes = PendingDeletes(self._delete_if_unused, self._in_use)
+        self.connectivity = Connectivity(ovs)
 
     # -- networks ------------------------------------------------------------------------
 
@@ -116,11 +118,13 @@ class OverlayDriver:
             ids[external_ids.ROUTER] = want.router
         if want.aux:
             ids[external_ids.AUX_ADDRESSES] = " ".join(want.aux)
+        ids[external_ids.EGRESS] = want.egress
         if self._created_alike(req.network_id, ids):
             return Empty()
         try:
             nb_call("create network", self.nb.create_switch, req.network_id, ids, None,
-                    self._router_attachment(req.network_id, want))
+                    routing.router_attachment(req.network_id, want),
+                    connectivity.localport(req.network_id, want.egress))
         except DriverError:
             # Swarm creates a swarm-scoped network on every node that gets a task, with
             # the same NetworkID, often at the same moment: another host won the race.
@@ -141,24 +145,6 @@ class OverlayDriver:
                if k not in (external_ids.CREATED_BY, external_ids.CREATED_AT)):
             return True
         raise DriverError(f"network {network_id[:12]} already exists with other settings")
-
-    @staticmethod
-    def _router_attachment(network_id: str, want: spec.NetworkSpec) -> RouterAttachment | None:
-        """The gateway as a logical router port: it answers on every host (OVN routers
-        are distributed), and routes to the other networks of a named router."""
-        networks = []
-        if want.gateway is not None:
-            networks.append(f"{want.gateway}/{want.subnet.prefixlen}")
-        if want.gateway6 is not None and want.subnet6 is not None:
-            networks.append(f"{want.gateway6}/{want.subnet6.prefixlen}")
-        if not networks:
-            return None
-        lr, lrp, rtr = identifiers.router_names(network_id, want.router)
-        mac = identifiers.mac_for_ipv4(str(want.gateway)) if want.gateway else \
-            identifiers.mac_for_ipv4("0.0.0.1")
-        return RouterAttachment(router=lr, router_external_ids={external_ids.ROUTER: want.router or ""},
-                                router_port=lrp, switch_port=rtr, mac=mac,
-                                networks=tuple(networks))
 
     def _adopt_network(self, network_id: str, want: spec.NetworkSpec) -> Empty:
         """This host's dockerd gets its own view of a network made on another host."""
@@ -188,6 +174,8 @@ class OverlayDriver:
         self._forget_network(switch.name if switch is not None else req.network_id)
         if switch is None:
             return Empty()  # gone already (removed from another host)
+        # No container of this host is on it (Docker refuses before): the host's side goes.
+        self.connectivity.network_gone(switch.name)
         ports = self._endpoints(switch)
         if ports:
             users = sorted({f"{p.external_ids.get(external_ids.CONTAINER_NAME) or p.name[:12]} on "
@@ -375,29 +363,32 @@ class OverlayDriver:
                                   external_ids.OVS_NETWORK: switch.name,
                               }))
         LOG.info("endpoint %s joined %s via %s", req.endpoint_id[:12], req.sandbox_key, inner)
-        # Egress and published ports go through Docker's gateway bridge: we give no
-        # default gateway, so Docker adds docker_gwbridge (host SNAT, -p mappings) on
-        # every host with no gateway chassis or underlay set-up. The OVN router only
-        # carries traffic between networks of the same named router: routes to them.
+        # The way out is through this host (network/gateway); the OVN router carries
+        # traffic between networks of the same named router only: routes to them.
+        try:
+            gateway, routes = self.connectivity.join(switch)
+        except DriverError:
+            plugging.unplug(self.ovs, req.endpoint_id)
+            raise
+        routes += routing.routes_to_peers(self.nb, switch)
         return JoinReply(interface_name=InterfaceName(src_name=inner, dst_prefix="eth"),
-                         static_routes=self._routes_to_peers(switch) or None)
+                         gateway=gateway, static_routes=routes or None)
 
-    def _routes_to_peers(self, switch: LogicalSwitch) -> list[StaticRoute]:
-        router = switch.external_ids.get(external_ids.ROUTER)
-        if not router:
-            return []
-        routes = []
-        for other in self.nb.switches_with(external_ids.ROUTER, router):
-            if other.name == switch.name:
-                continue
-            for subnet_key, gw_key in ((external_ids.SUBNET, external_ids.GATEWAY), (external_ids.SUBNET6, external_ids.GATEWAY6)):
-                gateway = switch.external_ids.get(gw_key)
-                if other.external_ids.get(subnet_key) and gateway:
-                    routes.append(StaticRoute(destination=other.external_ids[subnet_key],
-                                              route_type=0, next_hop=gateway))
-        return routes
+    def program_external_connectivity(self, req: EndpointRequest) -> Empty:
+        port = self.nb.port(req.endpoint_id)
+        if port is None:
+            raise DriverError(f"endpoint {req.endpoint_id[:12]} not found")
+        self.connectivity.program(port, req.endpoint_id, req.options)
+        return Empty()
+
+    def revoke_external_connectivity(self, req: EndpointRequest) -> Empty:
+        self.connectivity.revoke(req.endpoint_id)
+        return Empty()
 
     def leave(self, req: EndpointRequest) -> Empty:
-        plugging.unplug(self.ovs, req.endpoint_id)
+        published = self.connectivity.published_here(req.endpoint_id)
+        plugging.unplug(self.ovs, req.endpoint_id, wait=False)
+        if published:  # its rules went with nothing: they are rewritten without it
+            self.connectivity.refresh()
         LOG.info("endpoint %s left", req.endpoint_id[:12])
         return Empty()

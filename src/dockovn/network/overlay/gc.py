@@ -9,7 +9,9 @@ What counts as stale, on this host:
   host (Docker removed it while the driver was down), with its address pool;
 - this host's aliases of networks its dockerd no longer has;
 - an address pool no network uses (a create that died halfway);
-- a gateway router port whose network is gone (and its router, if it was the last).
+- a gateway router port whose network is gone (and its router, if it was the last);
+- this host's gateway port (``dgw...``, network/gateway) on a network gone from NB or
+  from this host's dockerd.
 Rows younger than ``min_age`` seconds are spared: they may belong to a request
 in flight. Docker is asked which endpoints are live; if it cannot be reached,
 nothing is removed.
@@ -26,6 +28,8 @@ from dockovn.host.docker_engine import DockerEngine
 from dockovn.host.ovs import LocalSwitch, OvsError
 from dockovn.network import external_ids
 from dockovn.network import identifiers
+from dockovn.network.api import DriverError
+from dockovn.network.gateway.host_ports import GatewayPorts
 from dockovn.ovn.lb import LoadBalancers
 from dockovn.network.overlay.ipam import (ALLOCATED_AT, ADDRESS_SPACE, POOL_SUBNET,
                                           allocated_at, switch_pools)
@@ -37,7 +41,7 @@ LOG = logging.getLogger(__name__)
 
 
 class Collector(BaseCollector):
-    errors = (NorthboundError, OvsError, links.LinkError)
+    errors = (NorthboundError, OvsError, links.LinkError, DriverError)
 
     def __init__(self, nb: Northbound, ovs: LocalSwitch, host_id: str,
                  engine_factory: Callable[[], DockerEngine], min_age: float = 60.0):
@@ -72,7 +76,22 @@ class Collector(BaseCollector):
         found += self._pools(now)
         found += self._leaked_addresses(switches, now)
         found += self._router_ports()
+        found += self._gateway_ports(local_networks)
         found += self._veths()
+        return found
+
+    def _gateway_ports(self, local_networks: set[str]) -> list[Stale]:
+        found = []
+        for bport in self.ovs.ports():
+            network = bport.external_ids.get(external_ids.OVS_GATEWAY)
+            if not network:
+                continue
+            switch = self.nb.switch(network)
+            if switch is None:
+                found.append(Stale("gateway port", bport.name, f"network {network[:12]} gone"))
+            elif not aliases(switch) & local_networks:
+                found.append(Stale("gateway port", bport.name,
+                                   f"network {network[:12]} gone from this host's dockerd"))
         return found
 
     def _networks(self, switches, local_networks: set[str], now: float) -> list[Stale]:
@@ -169,3 +188,7 @@ class Collector(BaseCollector):
             self.nb.delete_pool(item.name)
         elif item.kind == "router port":
             self.nb.delete_router_port(item.name)
+        elif item.kind == "gateway port":
+            bport = self.ovs.port(item.name)
+            if bport is not None:  # its rules go with it
+                GatewayPorts(self.ovs).remove(bport.external_ids[external_ids.OVS_GATEWAY])

@@ -25,6 +25,7 @@ from typing import Callable, Container
 from dockovn.host.docker_engine import DockerEngine
 from dockovn.network import external_ids
 from dockovn.network.api import DRIVER_NAME
+from dockovn.network.spec import NAT_OPTION
 from dockovn.network.overlay.ipam import ADDRESS_SPACE, JOIN_OPTION
 from dockovn.ovn.nb import LogicalSwitch, Northbound
 
@@ -126,8 +127,11 @@ class NetworkReplicator:
         options = {JOIN_OPTION: switch.name}
         if external_ids.MTU in ids:
             options["mtu"] = ids[external_ids.MTU]
+        if ids.get(external_ids.EGRESS) == "routed":
+            options[NAT_OPTION] = "false"
         try:
-            engine.create_network(name, DRIVER_NAME, subnets, options, {JOIN_OPTION: switch.name})
+            engine.create_network(name, DRIVER_NAME, subnets, options, {JOIN_OPTION: switch.name},
+                                  internal=ids.get(external_ids.EGRESS) == "none")
             LOG.info("network %s (%s) from another host now on this host", name, ids[external_ids.SUBNET])
         except Exception as exc:
             LOG.warning("could not add network %s on this host: %s", name, exc)

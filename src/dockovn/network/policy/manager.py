@@ -2,7 +2,7 @@
 
 A policy is its Port_Group (``dkpol_<name>``): the JSON of the Policy in its
 external_ids, its ACLs, the ports it selects; plus ``dkpol_<name>_from`` when it
-allows sources by label or network. Creating one writes all of it, with the members
+allows sources by label or network, ``dkpol_<name>_to`` destinations. Creating one writes all of it, with the members
 of that moment, in one transaction: it applies at once on every host, and a failure
 writes nothing. Afterwards each host's driver keeps its own ports' memberships right
 (``membership.py``).
@@ -10,11 +10,13 @@ writes nothing. Afterwards each host's driver keeps its own ports' memberships r
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from dockovn.network import external_ids, lookup
 from dockovn.network.policy.model import (LOG_METER, LOG_RATE, POLICY, POLICY_SPEC,
-                                          SOURCE_NAME_SUFFIX, SOURCE_SUFFIX, Policy, PolicyError, Ports,
+                                          RESERVED_NAME_SUFFIXES, SOURCE_SUFFIX,
+                                          DESTINATION_SUFFIX, Policy, PolicyError, Ports,
                                           parse_selector, port_labels)
 from dockovn.ovn.nb import LogicalPort, Northbound
 from dockovn.ovn.port_groups import NewPortGroup, PortGroups, RateLimit
@@ -72,23 +74,30 @@ class Policies:
 
     def build(self, name: str, network: str | None, select: tuple[str, ...],
               from_labels: tuple[str, ...], from_networks: tuple[str, ...],
-              from_cidrs: tuple[str, ...], ports: tuple[str, ...], log: bool) -> Policy:
-        """A Policy from what a person typed; PolicyError naming the bad part."""
-        if name.endswith(SOURCE_NAME_SUFFIX):
-            # Policy X's sources are the group dkpol_X_from: policy X-from's own group
-            # would be that one (and each policy would rewrite the other's members).
-            raise PolicyError(f"policy name {name!r}: may not end in {SOURCE_NAME_SUFFIX} "
-                              f"(policy {name[:-len(SOURCE_NAME_SUFFIX)]!r} would name its "
-                              "sources' group the same)")
+              from_cidrs: tuple[str, ...], ports: tuple[str, ...], log: bool, *,
+              to: tuple[str, ...] = (), to_networks: tuple[str, ...] = (),
+              to_ports: tuple[str, ...] = ()) -> Policy:
+        """A Policy from what a person typed; PolicyError naming the bad part. ``to``:
+        CIDRs and label selectors (KEY=VALUE, KEY) mixed, as `--to` takes them."""
+        for suffix, whose in RESERVED_NAME_SUFFIXES.items():
+            if name.endswith(suffix):
+                # Policy X's sources are the group dkpol_X_from (destinations: _to): policy
+                # X-from's own group would be that one, each rewriting the other's members.
+                raise PolicyError(f"policy name {name!r}: may not end in {suffix} (policy "
+                                  f"{name[:-len(suffix)]!r} would name its {whose} group "
+                                  "the same)")
         names = {}
         switch = self._network(network) if network else None
         if switch is not None:
             names[switch.name] = lookup.network_name(switch)
-        sources = []
-        for text in from_networks:
-            other = self._network(text)
-            names[other.name] = lookup.network_name(other)
-            sources.append(other.name)
+        sources, destinations = [], []
+        for texts, out in ((from_networks, sources), (to_networks, destinations)):
+            for text in texts:
+                other = self._network(text)
+                names[other.name] = lookup.network_name(other)
+                out.append(other.name)
+        to_cidrs = tuple(t for t in to if _is_cidr(t))
+        to_labels = tuple(t for t in to if not _is_cidr(t))
         return Policy(
             name=name, network=switch.name if switch else "",
             selector=parse_selector(select, "--select"),
@@ -96,6 +105,9 @@ class Policies:
             from_networks=tuple(sources),
             from_cidrs=tuple(from_cidrs),
             ports=tuple(Ports.parse(p) for p in ports),
+            to_selectors=tuple(parse_selector((t,), "--to") for t in to_labels),
+            to_networks=tuple(destinations), to_cidrs=to_cidrs,
+            to_ports=tuple(Ports.parse(p) for p in to_ports),
             log=log, network_names=names)
 
     def _network(self, text: str):
@@ -108,18 +120,14 @@ class Policies:
         if self.groups.get(policy.group) is not None:
             raise PolicyError(f"policy {policy.name} exists already")
         ports = endpoint_ports(self.nb)
-        targets, sources = [], []
+        members: dict[str, list[str]] = {g: [] for g in policy.groups}
         for port in ports:
-            switch, labels = port.switch_name, port_labels(port.external_ids)
-            if policy.selects(switch, labels):
-                targets.append(port.name)
-            if policy.source_group and policy.is_source(switch, labels):
-                sources.append(port.name)
+            for group in policy.groups_of(port.switch_name, port_labels(port.external_ids)):
+                members[group].append(port.name)
         groups = [NewPortGroup(policy.group, {POLICY: policy.name, POLICY_SPEC: policy.to_json()},
-                               tuple(targets), policy.acls())]
-        if policy.source_group:
-            groups.append(NewPortGroup(policy.source_group, {POLICY: policy.name},
-                                       tuple(sources)))
+                               tuple(members[policy.group]), policy.acls())]
+        groups += [NewPortGroup(g, {POLICY: policy.name}, tuple(members[g]))
+                   for g in policy.groups[1:]]
         self.groups.create(groups, RateLimit(LOG_METER, LOG_RATE) if policy.log else None)
         return self._row(policy, {p.name: p for p in ports})
 
@@ -130,10 +138,10 @@ class Policies:
         thawing leader, say) may not have the policy yet; the server confirms."""
         policy = self.get(name)
         if policy is not None:
-            groups = [g for g in (policy.group, policy.source_group) if g]
-        else:  # the names it would have, with or without sources
+            groups = list(policy.groups)
+        else:  # the names it would have, with or without sources and destinations
             group = Policy(name=name).group
-            groups = [group, group + SOURCE_SUFFIX]
+            groups = [group, group + SOURCE_SUFFIX, group + DESTINATION_SUFFIX]
         return self.groups.delete(groups)
 
     def listing(self) -> list[PolicyRow]:
@@ -156,3 +164,13 @@ class Policies:
                 address=" ".join(port.ips)))
         acl_names = tuple(sorted({a.name for a in group.acls})) if group else ()
         return PolicyRow(policy, tuple(members), acl_names)
+
+
+def _is_cidr(text: str) -> bool:
+    """`--to` takes CIDRs and label selectors: an address (with or without a prefix) is one
+    of the first; anything else is read as labels (and checked as such)."""
+    try:
+        ipaddress.ip_network(text, strict=False)
+        return True
+    except ValueError:
+        return False

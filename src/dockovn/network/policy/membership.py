@@ -42,8 +42,7 @@ def changes_for(policies: list[Policy], groups: list[PortGroup],
     the groups their policies say (ports not listed are left as they are)."""
     changes = MemberChanges()
     ours = {p.name for p in ports}
-    want: dict[str, set[str]] = {g: set() for p in policies
-                                 for g in (p.group, p.source_group) if g}
+    want: dict[str, set[str]] = {g: set() for p in policies for g in p.groups}
     for port in ports:
         for group in groups_for(policies, port.switch_name, port_labels(port.external_ids)):
             want[group].add(port.name)

@@ -12,6 +12,11 @@ whole networks, CIDRs; on which protocols and ports. The semantics (README,
 - A policy with no ``--from*`` and no ``--port`` allows nothing: it isolates.
 - ``--from*`` given, no ``--port``: any protocol and port from those sources;
   ``--port`` given, no ``--from*``: those ports from anywhere.
+- Destinations (``--to CIDR``, ``--to K=V``, ``--to-network``, ``--to-port``) restrict
+  the selected containers' new outgoing connections the same way: only to what one of
+  their policies allows. Their names keep answering (the name server is always
+  allowed) and so do replies to connections they accept. A policy with destinations
+  only leaves incoming traffic as it is.
 
 In OVN each policy is a port group of the containers it selects, with ACLs named
 after it: a drop of all IP traffic into its ports (priority 1000), an allow of IPv6
@@ -19,7 +24,8 @@ neighbour discovery and one allow-related for what it allows (both 1001), and an
 allow-related of what its ports send (900, from-lport): OVN then tracks the selected
 containers' own connections, so their replies pass the drop. Sources chosen by label
 or network are a second port group whose address sets the allow ACL refers to. So ACLs grow with
-policies, never with containers; containers only change group membership.
+policies, never with containers; containers only change group membership. Destinations
+are the same, the other way: from-lport drop (1000), allows (1001), a ``_to`` group.
 """
 
 from __future__ import annotations
@@ -38,7 +44,12 @@ PROTOCOLS = ("tcp", "udp", "icmp")
 
 GROUP_PREFIX = "dkpol_"          # Port_Group names: [a-zA-Z_.][a-zA-Z_.0-9]*
 SOURCE_SUFFIX = "_from"
-SOURCE_NAME_SUFFIX = "-from"  # what a policy name would need to reach SOURCE_SUFFIX
+DESTINATION_SUFFIX = "_to"
+# a policy name ending so would give its own group the name of another's sources or
+# destinations group
+RESERVED_NAME_SUFFIXES = {"-from": "sources'", "-to": "destinations'"}
+# The name server on every host (network/names), which an egress policy always allows.
+NAME_SERVER = "169.254.53.53"
 DROP_PRIORITY = 1000
 ALLOW_PRIORITY = 1001
 # The selected containers' own connections (below any drop, so an egress rule can win).
@@ -142,6 +153,10 @@ class Policy:
     from_networks: tuple[str, ...] = ()  # switch names
     from_cidrs: tuple[str, ...] = ()
     ports: tuple[Ports, ...] = ()
+    to_selectors: tuple[Selector, ...] = ()
+    to_networks: tuple[str, ...] = ()    # switch names
+    to_cidrs: tuple[str, ...] = ()
+    to_ports: tuple[Ports, ...] = ()
     log: bool = False
     # For people only (the switches' names at creation): what `ls` prints.
     network_names: dict[str, str] = field(default_factory=dict)
@@ -150,11 +165,12 @@ class Policy:
         if not NAME.fullmatch(self.name):
             raise PolicyError(f"policy name {self.name!r}: 1-40 of a-z, 0-9 and -, "
                               "starting with a letter")
-        for cidr in self.from_cidrs:
-            try:
-                ipaddress.ip_network(cidr, strict=True)
-            except ValueError as exc:
-                raise PolicyError(f"--from-cidr {cidr!r}: {exc}") from None
+        for option, cidrs in (("--from-cidr", self.from_cidrs), ("--to", self.to_cidrs)):
+            for cidr in cidrs:
+                try:
+                    ipaddress.ip_network(cidr, strict=True)
+                except ValueError as exc:
+                    raise PolicyError(f"{option} {cidr!r}: {exc}") from None
 
     # -- OVN names and ACLs --
 
@@ -167,10 +183,64 @@ class Policy:
         return self.group + SOURCE_SUFFIX if (self.from_selectors or self.from_networks) else None
 
     @property
+    def destination_group(self) -> str | None:
+        return self.group + DESTINATION_SUFFIX if (self.to_selectors or self.to_networks) \
+            else None
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return tuple(g for g in (self.group, self.source_group, self.destination_group) if g)
+
+    @property
+    def restricts_egress(self) -> bool:
+        return bool(self.to_selectors or self.to_networks or self.to_cidrs or self.to_ports)
+
+    @property
     def isolates_only(self) -> bool:
         return not (self.from_selectors or self.from_networks or self.from_cidrs or self.ports)
 
+    @property
+    def restricts_ingress(self) -> bool:
+        return not self.restricts_egress or not self.isolates_only
+
     def acls(self) -> tuple[Acl, ...]:
+        if not self.restricts_ingress:
+            # What the containers accept (not restricted here) is tracked, so the replies
+            # pass the egress drop (the mirror of _own_connections).
+            accepted = Acl("to-lport", OWN_CONNECTIONS_PRIORITY,
+                           f"outport == @{self.group} && ip", "allow-related", name=self.name)
+            return (accepted,) + self._egress_acls()
+        return self._ingress_acls() + (self._egress_acls() if self.restricts_egress else ())
+
+    def _own_connections(self) -> tuple[Acl, ...]:
+        # Replies to what the selected containers start themselves must pass the drop.
+        # OVN lets a reply through only on a connection it tracked, and it tracks only
+        # what an allow-related ACL (or a load balancer) on the switch let in: without
+        # this one, a policy allowing nothing would cut its containers' own connections.
+        return (Acl("from-lport", OWN_CONNECTIONS_PRIORITY, f"inport == @{self.group} && ip",
+                    "allow-related", name=self.name),)
+
+    def _egress_acls(self) -> tuple[Acl, ...]:
+        out_of = f"inport == @{self.group}"
+        drop = Acl("from-lport", DROP_PRIORITY, f"{out_of} && ip", "drop", name=self.name,
+                   log=self.log, severity="info" if self.log else "",
+                   meter=LOG_METER if self.log else "")
+        neighbours = Acl("from-lport", ALLOW_PRIORITY, f"{out_of} && (nd || nd_rs || nd_ra)",
+                         "allow", name=self.name)
+        names = Acl("from-lport", ALLOW_PRIORITY,
+                    f"{out_of} && ip4.dst == {NAME_SERVER} && (udp.dst == 53 || tcp.dst == 53)",
+                    "allow-related", name=self.name)
+        terms = [out_of, "ip"]
+        destinations = self._addresses_match("dst", self.destination_group, self.to_cidrs)
+        if destinations:
+            terms.append(destinations)
+        if self.to_ports:
+            terms.append("(" + " || ".join(p.match() for p in self.to_ports) + ")")
+        allow = Acl("from-lport", ALLOW_PRIORITY, " && ".join(terms), "allow-related",
+                    name=self.name)
+        return (drop, neighbours, names, allow)
+
+    def _ingress_acls(self) -> tuple[Acl, ...]:
         into = f"outport == @{self.group}"
         drop = Acl("to-lport", DROP_PRIORITY, f"{into} && ip", "drop", name=self.name,
                    log=self.log, severity="info" if self.log else "",
@@ -179,16 +249,11 @@ class Policy:
         # `!nd` in a match (a nominal predicate), hence an allow of its own above the drop.
         neighbours = Acl("to-lport", ALLOW_PRIORITY, f"{into} && (nd || nd_rs || nd_ra)",
                          "allow", name=self.name)
-        # Replies to what the selected containers start themselves must pass the drop.
-        # OVN lets a reply through only on a connection it tracked, and it tracks only
-        # what an allow-related ACL (or a load balancer) on the switch let in: without
-        # this one, a policy allowing nothing would cut its containers' own connections.
-        own = Acl("from-lport", OWN_CONNECTIONS_PRIORITY, f"inport == @{self.group} && ip",
-                  "allow-related", name=self.name)
+        own, = self._own_connections()
         if self.isolates_only:
             return (drop, neighbours, own)
         terms = [into, "ip"]
-        sources = self._sources_match()
+        sources = self._addresses_match("src", self.source_group, self.from_cidrs)
         if sources:
             terms.append(sources)
         if self.ports:
@@ -197,17 +262,18 @@ class Policy:
                     name=self.name)
         return (drop, neighbours, own, allow)
 
-    def _sources_match(self) -> str:
+    @staticmethod
+    def _addresses_match(side: str, group: str | None, cidrs: tuple[str, ...]) -> str:
+        """``(ip4.src == $group_ip4 || ... || ip4.src == {cidrs})``, side "src" or "dst"."""
         alternatives = []
-        if self.source_group:
-            alternatives += [f"ip4.src == ${self.source_group}_ip4",
-                             f"ip6.src == ${self.source_group}_ip6"]
-        v4 = [c for c in self.from_cidrs if ipaddress.ip_network(c).version == 4]
-        v6 = [c for c in self.from_cidrs if ipaddress.ip_network(c).version == 6]
+        if group:
+            alternatives += [f"ip4.{side} == ${group}_ip4", f"ip6.{side} == ${group}_ip6"]
+        v4 = [c for c in cidrs if ipaddress.ip_network(c).version == 4]
+        v6 = [c for c in cidrs if ipaddress.ip_network(c).version == 6]
         if v4:
-            alternatives.append("ip4.src == {" + ", ".join(v4) + "}")
+            alternatives.append(f"ip4.{side} == {{" + ", ".join(v4) + "}")
         if v6:
-            alternatives.append("ip6.src == {" + ", ".join(v6) + "}")
+            alternatives.append(f"ip6.{side} == {{" + ", ".join(v6) + "}")
         return "(" + " || ".join(alternatives) + ")" if alternatives else ""
 
     # -- who is in it --
@@ -220,6 +286,10 @@ class Policy:
         return switch_name in self.from_networks or \
             any(matches(s, labels) for s in self.from_selectors)
 
+    def is_destination(self, switch_name: str, labels: dict[str, str]) -> bool:
+        return switch_name in self.to_networks or \
+            any(matches(s, labels) for s in self.to_selectors)
+
     def groups_of(self, switch_name: str, labels: dict[str, str]) -> list[str]:
         """The port groups of this policy a port on ``switch_name`` with ``labels`` is in."""
         out = []
@@ -227,6 +297,8 @@ class Policy:
             out.append(self.group)
         if self.source_group and self.is_source(switch_name, labels):
             out.append(self.source_group)
+        if self.destination_group and self.is_destination(switch_name, labels):
+            out.append(self.destination_group)
         return out
 
     # -- stored form --
@@ -244,17 +316,35 @@ class Policy:
             from_networks=tuple(raw.get("from_networks", [])),
             from_cidrs=tuple(raw.get("from_cidrs", [])),
             ports=tuple(Ports(**p) for p in raw.get("ports", [])),
+            to_selectors=tuple(_selector(s) for s in raw.get("to_selectors", [])),
+            to_networks=tuple(raw.get("to_networks", [])),
+            to_cidrs=tuple(raw.get("to_cidrs", [])),
+            to_ports=tuple(Ports(**p) for p in raw.get("to_ports", [])),
             log=bool(raw.get("log", False)),
             network_names=dict(raw.get("network_names", {})))
 
     def describe_sources(self) -> str:
+        if not self.restricts_ingress:
+            return "anywhere"
         parts = [f"labels {selector_text(s)}" for s in self.from_selectors]
         parts += [f"network {self.network_names.get(n, n[:12])}" for n in self.from_networks]
         parts += list(self.from_cidrs)
         return ", ".join(parts) or ("nothing" if self.isolates_only else "anywhere")
 
     def describe_ports(self) -> str:
+        if not self.restricts_ingress:
+            return "-"
         return ", ".join(map(str, self.ports)) or ("-" if self.isolates_only else "any")
+
+    def describe_destinations(self) -> str:
+        """Where the selected containers may connect to ("anywhere": not restricted)."""
+        if not self.restricts_egress:
+            return "anywhere"
+        parts = [f"labels {selector_text(s)}" for s in self.to_selectors]
+        parts += [f"network {self.network_names.get(n, n[:12])}" for n in self.to_networks]
+        parts += list(self.to_cidrs)
+        where = ", ".join(parts) or "anywhere"
+        return where + (" on " + ", ".join(map(str, self.to_ports)) if self.to_ports else "")
 
 
 def _selector(raw) -> Selector:

@@ -306,6 +306,6 @@ class UnderlayDriver:
                          gateway=rec.gateway or None)
 
     def leave(self, req: EndpointRequest) -> Empty:
-        plugging.unplug(self.bridge, req.endpoint_id)
+        plugging.unplug(self.bridge, req.endpoint_id, wait=False)  # the veth goes after
         LOG.info("endpoint %s left", req.endpoint_id[:12])
         return Empty()

@@ -124,3 +124,44 @@ def test_changes_touch_only_the_given_ports():
     changes = changes_for([db], groups, ports)
     assert changes.add == {"dkpol_db": ["new"]}
     assert changes.remove == {"dkpol_db": ["gone-label"]}
+
+
+def test_destinations_restrict_what_goes_out_and_always_let_names_answer():
+    p = Policy(name="out", selector=(("app", "web"),), to_cidrs=("203.0.113.0/24",),
+               to_selectors=(parse_selector(("app=db",), "--to"),),
+               to_ports=(Ports.parse("tcp/443"),))
+    assert p.destination_group == "dkpol_out_to" and p.groups == ("dkpol_out", "dkpol_out_to")
+    assert not p.restricts_ingress and p.restricts_egress
+    by = {(a.direction, a.priority, a.action, a.match) for a in p.acls()}
+    assert ("from-lport", 1000, "drop", "inport == @dkpol_out && ip") in by
+    assert ("from-lport", 1001, "allow-related",
+            "inport == @dkpol_out && ip && (ip4.dst == $dkpol_out_to_ip4 || "
+            "ip6.dst == $dkpol_out_to_ip6 || ip4.dst == {203.0.113.0/24}) && (tcp.dst == 443)") in by
+    assert any(a.direction == "from-lport" and "ip4.dst == 169.254.53.53" in a.match
+               and a.action == "allow-related" for a in p.acls())
+    # ingress untouched: no to-lport drop; what comes in is tracked, so its replies pass
+    assert not any(a.direction == "to-lport" and a.action == "drop" for a in p.acls())
+    assert ("to-lport", 900, "allow-related", "outport == @dkpol_out && ip") in by
+    # a destination by label joins the _to group
+    assert p.groups_of("sw", {"app": "db"}) == ["dkpol_out_to"]
+    assert p.groups_of("sw", {"app": "web"}) == ["dkpol_out"]
+    assert Policy.from_json(p.to_json()) == p
+
+
+def test_sources_and_destinations_in_one_policy_restrict_both_ways():
+    p = Policy(name="both", from_cidrs=("10.0.0.0/8",), to_networks=("sw2",))
+    dirs = {(a.direction, a.action) for a in p.acls() if a.priority == 1000}
+    assert dirs == {("to-lport", "drop"), ("from-lport", "drop")}
+    assert p.groups_of("sw2", {}) == ["dkpol_both", "dkpol_both_to"]
+
+
+def test_a_policy_stored_before_destinations_existed_reads_the_same():
+    old = Policy(name="old", from_cidrs=("10.0.0.0/8",))
+    raw = old.to_json().replace(', "to_cidrs": []', "").replace('"to_networks": [], ', "")
+    assert Policy.from_json(raw) == old and not old.restricts_egress
+    assert len(old.acls()) == 4 and old.describe_destinations() == "anywhere"
+
+
+def test_bad_destination_cidr_names_the_option():
+    with pytest.raises(PolicyError, match="--to '10.0.0.1/8'"):
+        Policy(name="p", to_cidrs=("10.0.0.1/8",))

@@ -1,0 +1,82 @@
+"""What the overlay driver's calls do about the way out: the network's localport at
+CreateNetwork, the gateway at Join, published ports at Program/RevokeExternalConnectivity,
+and the host's side going with the container (Leave) or the network (DeleteNetwork)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from dockovn.host.ovs import LocalSwitch
+from dockovn.network import external_ids, plugging
+from dockovn.network.api import StaticRoute
+from dockovn.network.gateway import HOST_GATEWAY, HOST_GATEWAY_MAC, LOCALPORT_PREFIX
+from dockovn.network.gateway.host_ports import GatewayPorts
+from dockovn.network.gateway.published import published_ports
+from dockovn.ovn.nb import LocalPort, LogicalPort, LogicalSwitch
+
+WAYS_OUT = ("nat", "routed")  # the EGRESS values that give a gateway
+
+
+def localport(network_id: str, egress: str) -> LocalPort | None:
+    """The network's localport (created with its switch), unless it has no way out."""
+    if egress not in WAYS_OUT:
+        return None
+    return LocalPort(LOCALPORT_PREFIX + network_id, HOST_GATEWAY_MAC, HOST_GATEWAY,
+                     {external_ids.NETWORK_ID: network_id})
+
+
+class Connectivity:
+    def __init__(self, ovs: LocalSwitch):
+        self.ovs = ovs
+        self.ports = GatewayPorts(ovs)
+
+    def start(self) -> None:
+        self.ports.restore()
+
+    def join(self, switch: LogicalSwitch) -> tuple[str | None, list[StaticRoute]]:
+        """(the gateway, the route that reaches it) for a Join: this host's gateway port
+        on the network is made if need be. (None, []) for a network without a way out
+        through dockovn (``--internal``, or made before: Docker's gwbridge then)."""
+        if switch.external_ids.get(external_ids.EGRESS) not in WAYS_OUT:
+            return None, []
+        self.ports.ensure(switch)
+        # The gateway is outside the subnet: a connected route to it first (Docker adds
+        # Join's routes before the default route, which needs one).
+        return HOST_GATEWAY, [StaticRoute(destination=f"{HOST_GATEWAY}/32", route_type=1)]
+
+    def program(self, port: LogicalPort, endpoint_id: str, options: dict[str, Any] | None
+                ) -> None:
+        """Publish the container's ``-p`` ports on this host (nothing published: nothing
+        done, the usual case: every container start on a network with a gateway calls it)."""
+        ips = [ipaddress.ip_address(a) for a in port.addresses[0].split()[1:]] \
+            if port.addresses else []
+        ip4 = next((ip for ip in ips if ip.version == 4), None)
+        ip6 = next((ip for ip in ips if ip.version == 6), None)
+        wanted = published_ports(options, ip4, ip6, endpoint_id)
+        bridge_port = plugging.plugged_port(self.ovs, endpoint_id)
+        if bridge_port is None:
+            return  # not joined here (Docker calls this after Join only)
+        if wanted or self._has_published(bridge_port):
+            self.ports.publish(bridge_port, endpoint_id, wanted)
+
+    def revoke(self, endpoint_id: str) -> None:
+        bridge_port = plugging.plugged_port(self.ovs, endpoint_id)
+        if bridge_port is not None and self._has_published(bridge_port):
+            self.ports.publish(bridge_port, endpoint_id, [])
+
+    def published_here(self, endpoint_id: str) -> bool:
+        """Whether the endpoint has published ports on this host (Leave then refreshes
+        the firewall once its port is gone)."""
+        bridge_port = plugging.plugged_port(self.ovs, endpoint_id)
+        return bridge_port is not None and self._has_published(bridge_port)
+
+    def refresh(self) -> None:
+        self.ports.refresh()
+
+    def network_gone(self, switch_name: str) -> None:
+        self.ports.remove(switch_name)
+
+    def _has_published(self, bridge_port: str) -> bool:
+        port = self.ovs.port(bridge_port)
+        return port is not None and external_ids.OVS_PUBLISHED in port.external_ids
