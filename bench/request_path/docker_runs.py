@@ -8,6 +8,11 @@ them: the wall time of the `docker run -d` command.
   bridge, alternating which goes first; the ratio is taken pair by pair (so a
   slow moment slows both halves of a pair) and its median reported. Containers
   are removed between pairs, outside the clock, so every pair starts alike.
+- docker rm -f: the same pairs' containers, removed in the same alternating order,
+  each timed by the docker client's wall time.
+- time to the first egress answer: right after `docker run -d` returns, the container
+  pings a namespace outside this host (bench/request_path/outside.py), as for
+  connectivity below; both networks reach it through this host's NAT.
 - time to connectivity: a peer container waits on the network; right after
   `docker run -d` returns, the new container pings the peer every 20 ms (from
   inside its network namespace, via nsenter) until the first answer. ping -D
@@ -46,14 +51,22 @@ class DockerResults:
     network: str = ""
     run_dockovn: list[float] = field(default_factory=list)
     run_bridge: list[float] = field(default_factory=list)
+    rm_dockovn: list[float] = field(default_factory=list)
+    rm_bridge: list[float] = field(default_factory=list)
     connect_dockovn: list[float] = field(default_factory=list)
     connect_bridge: list[float] = field(default_factory=list)
+    egress_dockovn: list[float] = field(default_factory=list)
+    egress_bridge: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     rows_docker_run: list[RowWrites] = field(default_factory=list)
 
     @property
     def pair_ratios(self) -> list[float]:
         return [a / b for a, b in zip(self.run_dockovn, self.run_bridge) if b]
+
+    @property
+    def rm_ratios(self) -> list[float]:
+        return [a / b for a, b in zip(self.rm_dockovn, self.rm_bridge) if b]
 
 
 class DockerBench:
@@ -79,6 +92,16 @@ class DockerBench:
             raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip()}")
         return elapsed, done.stdout.strip()
 
+    def _rm(self, cid: str) -> float:
+        """`docker rm -f ID`: wall seconds."""
+        start = time.perf_counter()
+        done = subprocess.run([self.cli, "rm", "-f", cid], capture_output=True, text=True,
+                              timeout=120)
+        elapsed = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"docker rm -f {cid[:12]} failed: {done.stderr.strip()}")
+        return elapsed
+
     def _remove(self, *ids: str) -> None:
         for cid in ids:
             try:
@@ -98,19 +121,23 @@ class DockerBench:
     def run_pairs(self, pairs: int, warmup: int = 1) -> None:
         self.progress(f"docker run: {warmup} warm-up + {pairs} pairs (dockovn, bridge)")
         for i in range(warmup + pairs):
-            ovn_first = i % 2 == 0
+            order = ("dockovn", "bridge") if i % 2 == 0 else ("bridge", "dockovn")
             times: dict[str, float] = {}
-            ids = []
+            removed: dict[str, float] = {}
+            ids: dict[str, str] = {}
             try:
-                for kind in (("dockovn", "bridge") if ovn_first else ("bridge", "dockovn")):
+                for kind in order:
                     net = ["--net", self.net_name] if kind == "dockovn" else []
-                    times[kind], cid = self._run(*net)
-                    ids.append(cid)
+                    times[kind], ids[kind] = self._run(*net)
+                for kind in order:
+                    removed[kind] = self._rm(ids.pop(kind))
             finally:
-                self._remove(*ids)
+                self._remove(*ids.values())
             if i >= warmup:
                 self.results.run_dockovn.append(times["dockovn"])
                 self.results.run_bridge.append(times["bridge"])
+                self.results.rm_dockovn.append(removed["dockovn"])
+                self.results.rm_bridge.append(removed["bridge"])
 
     def _pid(self, cid: str) -> int:
         return self.client.api.inspect_container(cid)["State"]["Pid"]
@@ -148,6 +175,25 @@ class DockerBench:
                         self._connect_trial(kind, net, peer_ips[kind], watcher)
         finally:
             self._remove(*peers.values())
+
+    def egress(self, trials: int, outside_ip: str) -> None:
+        """Each trial, a container on each network: `docker run -d` returning to its
+        first ping answered from outside this host."""
+        self.progress(f"time to the first egress answer: {trials} containers on each network")
+        for _ in range(trials):
+            for kind in ("dockovn", "bridge"):
+                net = ["--net", self.net_name] if kind == "dockovn" else []
+                _, cid = self._run(*net)
+                returned = time.time()
+                try:
+                    answered = self._first_answer(self._pid(cid), outside_ip)
+                    if answered is None:
+                        self.results.failures.append(
+                            f"{kind}: no answer from outside within {PING_DEADLINE}s")
+                    else:
+                        getattr(self.results, f"egress_{kind}").append(answered - returned)
+                finally:
+                    self._remove(cid)
 
     def _connect_trial(self, kind: str, net: list[str], peer_ip: str, watcher) -> None:
         """One container: `docker run` returning to its first ping answered by the peer;

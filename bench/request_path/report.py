@@ -15,7 +15,8 @@ from bench.reporting.stats import median, p95, ratio
 TARGET_START_MS = 5.0           # dockovn CreateEndpoint+Join median
 TARGET_SPEEDUP = 10.0           # upstream / dockovn, CreateEndpoint+Join
 TARGET_SCALING = 1.5            # per-container cost, largest network / smallest
-TARGET_RUN_RATIO = 1.25         # docker run on dockovn / on the bridge
+TARGET_RUN_RATIO = 1.10         # docker run on dockovn / on the bridge
+TARGET_RM_RATIO = 1.0           # docker rm -f on dockovn / on the bridge
 TARGET_CONNECT_P95_S = 1.0
 TARGET_RSS_MB = 150.0
 TARGET_FLOOR_RATIO = 1.3        # dockovn CreateEndpoint+Join / its floor: the goal
@@ -134,6 +135,10 @@ def targets(replays: list[Replay], sizes: list[int], dres: DockerResults | None,
     else:
         out.append(Target("`docker run -d`, dockovn / bridge", f"<= {TARGET_RUN_RATIO:g}x",
                           "not measured", None))
+    if dres is not None and dres.rm_ratios:
+        r = median(dres.rm_ratios)
+        out.append(Target("`docker rm -f`, dockovn / bridge (median of pairs)",
+                          f"<= {TARGET_RM_RATIO:g}x", x(r), r <= TARGET_RM_RATIO))
     if dres is not None and dres.connect_dockovn:
         c = p95(dres.connect_dockovn)
         out.append(Target("time to connectivity p95 (dockovn)", f"<= {TARGET_CONNECT_P95_S:g} s",
@@ -230,6 +235,15 @@ def markdown(replays: list[Replay], sizes: list[int], reps: int, dres: DockerRes
                 f"{ms(median(dres.run_bridge))} | {ms(p95(dres.run_bridge))} |",
                 "", f"Paired ratio dockovn / bridge: median {x(median(dres.pair_ratios))}, "
                     f"p95 {x(p95(dres.pair_ratios))}."]
+        if dres.rm_ratios:
+            out += ["", "## docker rm -f (the same pairs' containers)", "",
+                    "| network | removals | median (ms) | p95 (ms) |", "|---|---:|---:|---:|",
+                    f"| dockovn | {len(dres.rm_dockovn)} | {ms(median(dres.rm_dockovn))} | "
+                    f"{ms(p95(dres.rm_dockovn))} |",
+                    f"| Docker's default bridge | {len(dres.rm_bridge)} | "
+                    f"{ms(median(dres.rm_bridge))} | {ms(p95(dres.rm_bridge))} |",
+                    "", f"Paired ratio dockovn / bridge: median {x(median(dres.rm_ratios))}, "
+                        f"p95 {x(p95(dres.rm_ratios))}."]
         out += ["", "## Time to connectivity (`docker run -d` returning -> first ping answered "
                     "by a peer container on the same network)", "",
                 "| network | containers | median (ms) | p95 (ms) | max (ms) |",
@@ -238,6 +252,15 @@ def markdown(replays: list[Replay], sizes: list[int], reps: int, dres: DockerRes
                                                                dres.connect_bridge)):
             out.append(f"| {kind} | {len(vals)} | {ms(median(vals))} | {ms(p95(vals))} | "
                        f"{ms(max(vals)) if vals else 'n/a'} |")
+        if dres.egress_dockovn or dres.egress_bridge:
+            out += ["", "## Time to the first egress answer (`docker run -d` returning -> "
+                        "first ping answered by a namespace outside this host, through its NAT)",
+                    "", "| network | containers | median (ms) | p95 (ms) | max (ms) |",
+                    "|---|---:|---:|---:|---:|"]
+            for kind, vals in (("dockovn", dres.egress_dockovn),
+                               ("bridge (reference)", dres.egress_bridge)):
+                out.append(f"| {kind} | {len(vals)} | {ms(median(vals))} | {ms(p95(vals))} | "
+                           f"{ms(max(vals)) if vals else 'n/a'} |")
         if dres.failures:
             out += ["", "Failures: " + "; ".join(dres.failures)]
 

@@ -36,6 +36,7 @@ import traceback
 from bench import stack
 from bench.reporting.output import RESULTS
 from bench.request_path.docker_runs import DockerBench, DockerResults
+from bench.request_path.outside import Outside
 from bench.request_path.drivers import DockovnDriver, UpstreamDriver, new_workdir
 from bench.request_path.floor import Floor
 from bench.request_path.latency import Replay, run_latency
@@ -180,11 +181,15 @@ def main(argv=None) -> int:
         if not args.no_docker:
             bench = DockerBench(ledger, SUBNET_DOCKER, progress)
             dres = bench.results  # partial results are reported if a later step fails
+            outside = Outside(ledger)
             try:
                 bench.create_network()
                 bench.run_pairs(args.docker_pairs, warmup=0 if args.smoke else 1)
                 bench.connectivity(args.connect_trials, args.row_samples)
+                outside.start()
+                bench.egress(args.connect_trials, outside.ip)
             finally:
+                outside.stop()
                 bench.remove_network()
                 bench.close()
     except Exception as exc:  # report what was measured, clean up, then fail
