@@ -132,12 +132,13 @@ def test_published_ports_reach_the_container_from_outside_the_host_and_another_h
 
 def test_a_container_without_a_host_port_is_refused_saying_why(mh):
     net = create_network(mh, "h1", "10.92.5.0/24", name=unique("eg"))
+    name = unique("nohp")
     try:
-        with pytest.raises(Exception, match="dockovn needs a host port"):
+        with pytest.raises(sdk.errors.APIError, match="dockovn needs a host port"):
             mh.docker("h1").containers.run(IMAGE, "sleep 60", detach=True, network=net.name,
-                                           name=unique("nohp"), ports={"80/tcp": None})
+                                           name=name, ports={"80/tcp": None})
     finally:
-        for c in mh.docker("h1").containers.list(all=True, filters={"network": net.name}):
+        for c in mh.docker("h1").containers.list(all=True, filters={"name": name}):
             remove(c)
         remove(net)
 
@@ -172,7 +173,7 @@ def test_a_network_made_before_keeps_dockers_gateway_bridge(mh, outside):
     net = create_network(mh, "h1", "10.92.9.0/24", name=unique("eg"))
     switch = net.id
     nbctl(mh, "lsp-del", f"host-{switch}", "--", "remove", "Logical_Switch", switch,
-          "external_ids", "dockovn:egress")
+          "external_ids", '"dockovn:egress"')
     a = run(mh, "h1", net.name)
     try:
         a.reload()

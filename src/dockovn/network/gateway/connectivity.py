@@ -27,9 +27,9 @@ def localport(network_id: str, egress: str) -> LocalPort | None:
 
 
 class Connectivity:
-    def __init__(self, ovs: LocalSwitch):
+    def __init__(self, ovs: LocalSwitch, userspace_datapath: bool = True):
         self.ovs = ovs
-        self.ports = GatewayPorts(ovs)
+        self.ports = GatewayPorts(ovs, userspace_datapath)
 
     def start(self) -> None:
         self.ports.restore()

@@ -52,8 +52,11 @@ def _decode(text: str, owner: str) -> list[PublishedPort]:
 
 
 class GatewayPorts:
-    def __init__(self, ovs: LocalSwitch):
+    def __init__(self, ovs: LocalSwitch, userspace_datapath: bool = True):
         self.ovs = ovs
+        # The netdev datapath cannot finish checksums the kernel leaves for offload (what
+        # the host sends a container through its port: -p answers, DNAT'd traffic).
+        self.userspace_datapath = userspace_datapath
         self._lock = threading.Lock()
         self._ready: set[str] = set()  # networks whose port this process has set up
 
@@ -78,6 +81,8 @@ class GatewayPorts:
                     external_ids.OVS_EGRESS: switch.external_ids.get(external_ids.EGRESS, ""),
                 }, mtu)
                 links.configure_gateway_port(name, HOST_GATEWAY, subnets, mtu)
+                if self.userspace_datapath:
+                    links.disable_tx_checksum(name)
                 self._apply_firewall()
             except (OvsError, links.LinkError, FirewallError) as exc:
                 raise DriverError(f"the host's gateway port on network {switch.name[:12]}: "
@@ -123,6 +128,8 @@ class GatewayPorts:
                 if external_ids.OVS_GATEWAY in port.external_ids and subnets:
                     try:
                         links.configure_gateway_port(port.name, HOST_GATEWAY, subnets)
+                        if self.userspace_datapath:
+                            links.disable_tx_checksum(port.name)
                     except links.LinkError as exc:
                         LOG.warning("gateway port %s: %s", port.name, exc)
             try:

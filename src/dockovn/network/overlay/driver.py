@@ -72,7 +72,7 @@ class OverlayDriver:
         self._taken_lock = threading.Lock()
         # Networks Docker dropped whose NB delete failed: retried until NB takes it.
         self.pending_deletes = PendingDeletes(self._delete_if_unused, self._in_use)
-        self.connectivity = Connectivity(ovs)
+        self.connectivity = Connectivity(ovs, userspace_datapath)
 
     # -- networks ------------------------------------------------------------------------
 
