@@ -30,6 +30,7 @@ CHAINS = {
     "DOCKOVN-OUTPUT": ("nat", "OUTPUT", "-m addrtype --dst-type LOCAL"),
     "DOCKOVN-POSTROUTING": ("nat", "POSTROUTING", ""),
     "DOCKOVN-FORWARD": ("filter", "FORWARD", ""),
+    "DOCKOVN-INPUT": ("filter", "INPUT", ""),
 }
 PROTOCOLS = ("tcp", "udp", "sctp")
 
@@ -73,7 +74,6 @@ def rules(version: int, gateways: list[GatewayPort], published: list[PublishedPo
     nat, filt = ["*nat"], ["*filter"]
     for chain, (table, _, _) in CHAINS.items():
         (nat if table == "nat" else filt).append(f":{chain} - [0:0]")  # declared = emptied
-    loopback = "127.0.0.0/8" if version == 4 else "::1/128"
     for p in sorted(published, key=lambda p: (p.host_port, p.protocol, str(p.host_ip))):
         ports = (f"{p.host_port}:{p.host_port_end}" if p.host_port_end != p.host_port
                  else str(p.host_port))
@@ -82,8 +82,13 @@ def rules(version: int, gateways: list[GatewayPort], published: list[PublishedPo
         comment = f' -m comment --comment "dockovn {p.owner[:12]}"' if p.owner else ""
         target = f"-j DNAT --to-destination {_dnat_target(p)}"
         nat.append(f"-A DOCKOVN-PREROUTING {match}{comment} {target}")
-        # From the host itself: its own addresses; not loopback (no proxy brings that back)
-        nat.append(f"-A DOCKOVN-OUTPUT ! -d {loopback} {match}{comment} {target}")
+        # From the host itself, on its addresses and (IPv4) on 127.0.0.1 too, as Docker's
+        # bridge without its proxy does: the gateway ports route_localnet, below. The
+        # kernel has no such thing for ::1.
+        loopback = "" if version == 4 else "! -d ::1/128 "
+        nat.append(f"-A DOCKOVN-OUTPUT {loopback}{match}{comment} {target}")
+    if version == 4:  # the host's 127.0.0.1 to a container: from the gateway address
+        nat.append(f"-A DOCKOVN-POSTROUTING -s 127.0.0.0/8 -o {any_port} -j MASQUERADE")
     for g in sorted(gateways, key=lambda g: g.interface):
         # A container reaching its own network's published port through the host: the
         # answer must come back through the host too.
@@ -102,6 +107,11 @@ def rules(version: int, gateways: list[GatewayPort], published: list[PublishedPo
     for g in sorted(gateways, key=lambda g: g.interface):
         if not g.nat:  # routed: the outside reaches the containers (policy decides, in OVN)
             filt.append(f"-A DOCKOVN-FORWARD -o {g.interface} -j ACCEPT")
+    if version == 4:
+        # route_localnet lets 127.0.0.1 cross a gateway port: a container must not use it
+        # to reach the host's loopback services (what kube-proxy's CVE-2020-8558 fix drops)
+        filt.append(f"-A DOCKOVN-INPUT -i {any_port} -d 127.0.0.0/8 "
+                    "-m conntrack ! --ctstate RELATED,ESTABLISHED -j DROP")
     return "\n".join(nat + ["COMMIT"] + filt + ["COMMIT", ""])
 
 

@@ -274,10 +274,13 @@ def configure_gateway_port(name: str, address: str, subnets: list[str],
         if address not in have:
             ipr.addr("add", index=index, address=address,
                      prefixlen=128 if family == socket.AF_INET6 else 32)
+        # The host's 127.0.0.1 reaches published ports (host/firewall.py guards the way in)
+        with open(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "w") as f:
+            f.write("1")
         for subnet in subnets:
             route = {"dst": subnet, "oif": index, "scope": 253}  # scope link
             if (":" in subnet) == (":" in address):
                 route["prefsrc"] = address  # the host answers containers from the gateway
             ipr.route("replace", **route)
-    except NetlinkError as exc:
+    except (NetlinkError, OSError) as exc:
         raise LinkError(f"configuring {name}: {exc}") from exc

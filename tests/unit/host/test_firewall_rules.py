@@ -20,12 +20,16 @@ def test_a_routed_network_keeps_its_addresses_and_is_reachable_from_outside():
     assert "-A DOCKOVN-FORWARD -o dgwbbb -j ACCEPT" in text
 
 
-def test_published_ports_are_dnatted_from_outside_and_from_the_host_not_from_loopback():
+def test_published_ports_are_dnatted_from_outside_from_the_host_and_its_loopback():
     p = PublishedPort("tcp", 8080, 8080, ip_address("10.5.0.3"), 80, owner="e" * 64)
     text = rules(4, [], [p])
     assert ("-A DOCKOVN-PREROUTING -p tcp -m tcp --dport 8080 -m comment --comment "
             '"dockovn eeeeeeeeeeee" -j DNAT --to-destination 10.5.0.3:80') in text
-    assert "-A DOCKOVN-OUTPUT ! -d 127.0.0.0/8 -p tcp -m tcp --dport 8080" in text
+    assert "-A DOCKOVN-OUTPUT -p tcp -m tcp --dport 8080" in text
+    # 127.0.0.1 from the host: masqueraded into the port; not from a container
+    assert "-A DOCKOVN-POSTROUTING -s 127.0.0.0/8 -o dgw+ -j MASQUERADE" in text
+    assert ("-A DOCKOVN-INPUT -i dgw+ -d 127.0.0.0/8 -m conntrack ! --ctstate "
+            "RELATED,ESTABLISHED -j DROP") in text
 
 
 def test_a_range_and_a_host_address_and_ipv6_each_land_in_their_family():
@@ -36,22 +40,23 @@ def test_a_range_and_a_host_address_and_ipv6_each_land_in_their_family():
     assert "-p udp -d 192.0.2.7 -m udp --dport 5000:5002" in v4
     assert "--to-destination 10.5.0.4:6000-6002" in v4 and "fd00::4" not in v4
     assert "--to-destination [fd00::4]:8443" in v6 and "! -d ::1/128" in v6
+    assert "127.0.0.0/8" not in v6
     assert "10.5.0.4" not in v6
 
 
 def test_every_chain_is_declared_so_a_rewrite_empties_it_first():
     text = rules(4, [], [])
     for chain in ("DOCKOVN-PREROUTING", "DOCKOVN-OUTPUT", "DOCKOVN-POSTROUTING",
-                  "DOCKOVN-FORWARD"):
+                  "DOCKOVN-FORWARD", "DOCKOVN-INPUT"):
         assert f":{chain} - [0:0]" in text
 
 
 def test_only_missing_jumps_are_added_and_no_chain_is_declared_with_them():
     saved = "\n".join(["*nat", "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKOVN-PREROUTING",
                        "-A POSTROUTING -j DOCKOVN-POSTROUTING", "COMMIT", "*filter",
-                       "-A FORWARD -j DOCKOVN-FORWARD", "COMMIT"])
+                       "-A FORWARD -j DOCKOVN-FORWARD", "-A INPUT -j DOCKOVN-INPUT", "COMMIT"])
     text = missing_jumps(saved)
     assert text == "*nat\n-I OUTPUT 1 -m addrtype --dst-type LOCAL -j DOCKOVN-OUTPUT\nCOMMIT\n"
     every = missing_jumps("")
-    assert every.count("-I ") == 4 and ":DOCKOVN" not in every
+    assert every.count("-I ") == 5 and ":DOCKOVN" not in every
     assert missing_jumps(saved + "\n-A OUTPUT -m addrtype --dst-type LOCAL -j DOCKOVN-OUTPUT") == ""
