@@ -274,13 +274,25 @@ def configure_gateway_port(name: str, address: str, subnets: list[str],
         if address not in have:
             ipr.addr("add", index=index, address=address,
                      prefixlen=128 if family == socket.AF_INET6 else 32)
-        # The host's 127.0.0.1 reaches published ports (host/firewall.py guards the way in)
-        with open(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "w") as f:
-            f.write("1")
+        _route_localnet(name)
         for subnet in subnets:
             route = {"dst": subnet, "oif": index, "scope": 253}  # scope link
             if (":" in subnet) == (":" in address):
                 route["prefsrc"] = address  # the host answers containers from the gateway
             ipr.route("replace", **route)
-    except (NetlinkError, OSError) as exc:
+    except NetlinkError as exc:
         raise LinkError(f"configuring {name}: {exc}") from exc
+
+
+def _route_localnet(name: str) -> None:
+    """Let the host's 127.0.0.1 reach published ports through ``name`` (host/firewall.py
+    guards the way in). A managed plugin sees /proc/sys read-only: published ports then
+    answer on the host's other addresses only, which is said once."""
+    try:
+        with open(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "w") as f:
+            f.write("1")
+    except OSError as exc:
+        if not getattr(_route_localnet, "warned", False):
+            LOG.warning("published ports will not answer on this host's 127.0.0.1: "
+                        "cannot set route_localnet on %s (%s)", name, exc)
+            _route_localnet.warned = True
