@@ -142,7 +142,9 @@ class OverlayDriver:
         if existing is None:
             return False
         if all(existing.external_ids.get(k) == v for k, v in ids.items()
-               if k not in (external_ids.CREATED_BY, external_ids.CREATED_AT)):
+               if k not in (external_ids.CREATED_BY, external_ids.CREATED_AT)
+               # a network made before egress modes existed has none
+               and (k != external_ids.EGRESS or k in existing.external_ids)):
             return True
         raise DriverError(f"network {network_id[:12]} already exists with other settings")
 
@@ -388,7 +390,7 @@ class OverlayDriver:
     def leave(self, req: EndpointRequest) -> Empty:
         published = self.connectivity.published_here(req.endpoint_id)
         plugging.unplug(self.ovs, req.endpoint_id, wait=False)
-        if published:  # its rules went with nothing: they are rewritten without it
+        if published:  # its OVS port held them: the rules are rewritten without them
             self.connectivity.refresh()
         LOG.info("endpoint %s left", req.endpoint_id[:12])
         return Empty()
