@@ -117,7 +117,7 @@ def check_docker_and_nb_agree(mh, net) -> None:
 
     def agree():
         ports = set(re.findall(r"\((\S+)\)", nbctl(mh, "lsp-list", net.id)))
-        return {p for p in ports if not p.startswith("rtr-")} == endpoints
+        return {p for p in ports if not p.startswith(("rtr-", "host-"))} == endpoints
 
     wait.until(agree, 30, step=1, what="NB ports == Docker's endpoints")
     addresses = [a for ep in endpoints
