@@ -58,7 +58,8 @@ class Outside:
 
     def fetch(self, url: str) -> str | None:
         """GET ``url`` from the outside; its body, or None."""
-        done = self.run("busybox", "wget", "-q", "-T", "5", "-O", "-", url)
+        # (timeout(1): Debian 12's busybox wget crashes with -T)
+        done = self.run("timeout", "5", "busybox", "wget", "-q", "-O", "-", url)
         return done.stdout if done.returncode == 0 else None
 
     def route(self, subnet: str, via: str) -> None:

@@ -66,8 +66,11 @@ def _dnat_target(p: PublishedPort) -> str:
     return f"{ip}:{p.port}"
 
 
-def rules(version: int, gateways: list[GatewayPort], published: list[PublishedPort]) -> str:
-    """The iptables-restore input that sets every dockovn chain of one IP version."""
+def rules(version: int, gateways: list[GatewayPort], published: list[PublishedPort],
+          bridge_only: str = "") -> str:
+    """The iptables-restore input that sets every dockovn chain of one IP version.
+    ``bridge_only``: the name prefix of interfaces that are OVS's alone (containers' veth
+    ends): nothing arriving on them is for the host's stack."""
     gateways = [g for g in gateways if g.subnet.version == version]
     published = [p for p in published if p.container_ip.version == version]
     any_port = f"{PORT_PREFIX}+"
@@ -96,6 +99,9 @@ def rules(version: int, gateways: list[GatewayPort], published: list[PublishedPo
                    "-m conntrack --ctstate DNAT -j MASQUERADE")
         if g.nat:
             nat.append(f"-A DOCKOVN-POSTROUTING -s {g.subnet} ! -o {any_port} -j MASQUERADE")
+    if bridge_only:
+        filt += [f"-A DOCKOVN-INPUT -i {bridge_only}+ -j DROP",
+                 f"-A DOCKOVN-FORWARD -i {bridge_only}+ -j DROP"]
     filt += [
         f"-A DOCKOVN-FORWARD -o {any_port} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
         f"-A DOCKOVN-FORWARD -o {any_port} -m conntrack --ctstate DNAT -j ACCEPT",
@@ -133,7 +139,8 @@ def missing_jumps(saved: str) -> str:
 _lock = threading.Lock()  # one writer at a time: each apply rewrites the chains whole
 
 
-def apply(gateways: list[GatewayPort], published: list[PublishedPort]) -> None:
+def apply(gateways: list[GatewayPort], published: list[PublishedPort],
+          bridge_only: str = "") -> None:
     """Make dockovn's chains (IPv4, and IPv6 when any network has it) say exactly this."""
     versions = [4] + ([6] if any(g.subnet.version == 6 for g in gateways) else [])
     with _lock:
@@ -142,7 +149,8 @@ def apply(gateways: list[GatewayPort], published: list[PublishedPort]) -> None:
             saved = _run([f"{tool}-save"], "")
             jumps = missing_jumps(saved)
             # The chains first (a jump needs its chain), then the jumps.
-            _run([f"{tool}-restore", "--noflush", "--wait"], rules(version, gateways, published))
+            _run([f"{tool}-restore", "--noflush", "--wait"],
+                 rules(version, gateways, published, bridge_only))
             if jumps:
                 _run([f"{tool}-restore", "--noflush", "--wait"], jumps)
 

@@ -53,7 +53,11 @@ def create_veth(outer: str, inner: str, mac: str, mtu: int) -> None:
     try:
         # One request makes both ends with their MTU and the inner end's MAC, the
         # outer end already up.
-        ipr.link("add", ifname=outer, kind="veth", mtu=mtu, state="up",
+        # The outer end is no interface of the host's stack: NOARP, or the host (which
+        # holds the containers' gateway address, network/gateway) would answer their ARP
+        # on it with its own MAC, and their traffic would skip OVN (the userspace
+        # datapath reads the veth with a packet socket: the kernel sees each frame too).
+        ipr.link("add", ifname=outer, kind="veth", mtu=mtu, state="up", arp=False,
                  peer={"ifname": inner, "address": mac, "mtu": mtu})
     except NetlinkError as exc:
         if exc.code == EEXIST:

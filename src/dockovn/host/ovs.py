@@ -90,16 +90,16 @@ class LocalSwitch:
         )
 
     def add_internal_port(self, port_name: str, external_ids: dict[str, str],
-                          mtu: int) -> None:
-        """An OVS internal port (an interface of this host's own stack) with these
-        Interface external_ids; there already is fine."""
+                          mtu: int, mac: str) -> None:
+        """An OVS internal port (an interface of this host's own stack) with this MAC
+        and these Interface external_ids; there already is fine."""
         if not self.has_bridge():
             raise OvsError(f"bridge {self.bridge} does not exist: is ovn-controller running "
                            "(dockovn host setup)?")
         self._commit(
             f"adding internal port {port_name} to {self.bridge}",
             self.api.add_port(self.bridge, port_name, may_exist=True, type="internal",
-                              external_ids=external_ids, mtu_request=mtu),
+                              external_ids=external_ids, mtu_request=mtu, mac=mac),
         )
 
     def set_interface_ids(self, port_name: str, set_ids: dict[str, str],

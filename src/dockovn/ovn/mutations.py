@@ -72,3 +72,21 @@ class JoinGroups(ovs_command.BaseCommand):
             if row is not None:
                 row.addvalue("ports", self.lsp_command.result)
 
+
+
+class AddSwitchAcls(ovs_command.BaseCommand):
+    """ACLs of a switch a command of the same transaction inserts (ovsdbapp's acl_add
+    looks the switch up by name, which a row not yet committed does not have)."""
+
+    def __init__(self, api, switch_command, acls: list[tuple[str, int, str, str]]):
+        super().__init__(api)
+        self.switch_command = switch_command
+        self.acls = acls  # (direction, priority, match, action)
+
+    def run_idl(self, txn):
+        switch = self.api.lookup("Logical_Switch", self.switch_command.result)
+        for direction, priority, match, action in self.acls:
+            acl = txn.insert(self.api.tables["ACL"])
+            acl.direction, acl.priority, acl.match, acl.action = (direction, priority, match,
+                                                                  action)
+            switch.addvalue("acls", acl.uuid)

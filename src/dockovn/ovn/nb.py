@@ -23,7 +23,7 @@ from ovsdbapp.schema.ovn_northbound import impl_idl
 from dockovn.ovn.absent import DeleteNamed, NoneMatch, RemovePort
 from dockovn.ovn.address_pools import RECONNECT_GRACE, AddressPools
 from dockovn.ovn.errors import NorthboundError
-from dockovn.ovn.mutations import DestroyIfExists, JoinGroups, RemoveFromColumn
+from dockovn.ovn.mutations import AddSwitchAcls, DestroyIfExists, JoinGroups, RemoveFromColumn
 # Re-exported: callers meet these answers from Northbound's pool methods.
 from dockovn.ovn.pools import AllocationRefused, PoolNotFound  # noqa: F401
 from dockovn.ovn.routers import DeleteRouterPort, EnsureRouter
@@ -227,6 +227,13 @@ class Northbound(AddressPools):
             commands.append(self.api.lsp_add(ls, localport.name, type="localport",
                                              addresses=[f"{localport.mac} {localport.ip}"],
                                              external_ids=localport.external_ids))
+            # Conntrack would see only half of each connection through a localport (the
+            # other half is the local host's): with a stateful ACL on the switch (any
+            # network policy) a reply from it would be "invalid" and dropped. Its side
+            # skips conntrack; the container's side still tracks, as policies need.
+            commands.append(AddSwitchAcls(self.api, ls, [
+                ("from-lport", 1, f'inport == "{localport.name}"', "allow-stateless"),
+                ("to-lport", 1, f'outport == "{localport.name}"', "allow-stateless")]))
         if attach is not None:
             # Not lr_add(may_exist=True): routers have no name index (see routers.py).
             lr = EnsureRouter(self.api, attach.router, attach.router_external_ids)

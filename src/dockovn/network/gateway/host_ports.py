@@ -20,9 +20,9 @@ import threading
 from dockovn.host import firewall, links
 from dockovn.host.firewall import FirewallError, GatewayPort, PublishedPort
 from dockovn.host.ovs import LocalSwitch, OvsError
-from dockovn.network import external_ids
+from dockovn.network import external_ids, identifiers
 from dockovn.network.api import DriverError
-from dockovn.network.gateway import HOST_GATEWAY, LOCALPORT_PREFIX
+from dockovn.network.gateway import HOST_GATEWAY, HOST_GATEWAY_MAC, LOCALPORT_PREFIX
 from dockovn.ovn.nb import LogicalSwitch
 
 LOG = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class GatewayPorts:
                     external_ids.OVS_GATEWAY: switch.name,
                     external_ids.OVS_SUBNETS: " ".join(subnets),
                     external_ids.OVS_EGRESS: switch.external_ids.get(external_ids.EGRESS, ""),
-                }, mtu)
+                }, mtu, HOST_GATEWAY_MAC)  # the localport's: OVN delivers to that MAC
                 links.configure_gateway_port(name, HOST_GATEWAY, subnets, mtu)
                 if self.userspace_datapath:
                     links.disable_tx_checksum(name)
@@ -162,4 +162,4 @@ class GatewayPorts:
                 except (ValueError, TypeError) as exc:
                     LOG.warning("port %s: unreadable published ports (%s); skipped",
                                 port.name, exc)
-        firewall.apply(gateways, published)
+        firewall.apply(gateways, published, bridge_only=identifiers.OUTER_PREFIX)
