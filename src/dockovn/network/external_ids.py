@@ -67,6 +67,7 @@ OVS_PUBLISHED = "dockovn-published"     # a container port's published ports (JS
 OVS_GATEWAY = "dockovn-gateway"         # the host's gateway port of network (switch) ...
 OVS_SUBNETS = "dockovn-subnets"         # ... routing these subnets (space-separated),
 OVS_EGRESS = "dockovn-egress"           # ... its switch's EGRESS
+OVS_GATEWAY_IP = "dockovn-gateway-ip"   # ... holding the network's gateway address
 
 
 def alias_value(host: str, now: float) -> str:

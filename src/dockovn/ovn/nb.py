@@ -205,6 +205,12 @@ class Northbound(AddressPools):
                                   f"(Northbound {self.remote} not connected)")
         commit(self.api, NorthboundError, what, *commands)
 
+    @reading
+    def localport_addresses(self) -> set[str]:
+        """The addresses of every localport (one scan of the ports: CreateNetwork only)."""
+        return {a for row in self.api.tables["Logical_Switch_Port"].rows.values()
+                if row.type == "localport" for entry in row.addresses for a in entry.split()[1:]}
+
     def none_match(self, table: str, column: str, includes: dict[str, str],
                    names: tuple[str, ...] | None = None) -> bool:
         """True when no row of ``table`` (of those named ``names``) has ``includes`` in

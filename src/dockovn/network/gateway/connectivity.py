@@ -10,24 +10,27 @@ from typing import Any
 from dockovn.host.ovs import LocalSwitch
 from dockovn.network import external_ids, plugging
 from dockovn.network.api import StaticRoute
-from dockovn.network.gateway import HOST_GATEWAY, HOST_GATEWAY_MAC, LOCALPORT_PREFIX
+from dockovn.network import identifiers
+from dockovn.network.gateway import LOCALPORT_PREFIX, gateway_address
 from dockovn.network.gateway.host_ports import GatewayPorts
 from dockovn.network.gateway.published import published_ports
-from dockovn.ovn.nb import LocalPort, LogicalPort, LogicalSwitch
+from dockovn.ovn.nb import LocalPort, LogicalPort, LogicalSwitch, Northbound
 
 WAYS_OUT = ("nat", "routed")  # the EGRESS values that give a gateway
 
 
-def localport(network_id: str, egress: str) -> LocalPort | None:
+def localport(nb: Northbound, network_id: str, egress: str) -> LocalPort | None:
     """The network's localport (created with its switch), unless it has no way out."""
     if egress not in WAYS_OUT:
         return None
-    return LocalPort(LOCALPORT_PREFIX + network_id, HOST_GATEWAY_MAC, HOST_GATEWAY,
+    ip = gateway_address(network_id, nb.localport_addresses())
+    return LocalPort(LOCALPORT_PREFIX + network_id, identifiers.mac_for_ipv4(ip), ip,
                      {external_ids.NETWORK_ID: network_id})
 
 
 class Connectivity:
-    def __init__(self, ovs: LocalSwitch, userspace_datapath: bool = True):
+    def __init__(self, nb: Northbound, ovs: LocalSwitch, userspace_datapath: bool = True):
+        self.nb = nb
         self.ovs = ovs
         self.ports = GatewayPorts(ovs, userspace_datapath)
 
@@ -40,10 +43,14 @@ class Connectivity:
         through dockovn (``--internal``, or made before: Docker's gwbridge then)."""
         if switch.external_ids.get(external_ids.EGRESS) not in WAYS_OUT:
             return None, []
-        self.ports.ensure(switch)
+        port = self.nb.port(LOCALPORT_PREFIX + switch.name)
+        if port is None or not port.addresses or len(port.addresses[0].split()) < 2:
+            return None, []  # (a localport lost: Docker's gwbridge rather than nothing)
+        mac, ip = port.addresses[0].split()[:2]
+        self.ports.ensure(switch, ip, mac)
         # The gateway is outside the subnet: a connected route to it first (Docker adds
         # Join's routes before the default route, which needs one).
-        return HOST_GATEWAY, [StaticRoute(destination=f"{HOST_GATEWAY}/32", route_type=1)]
+        return ip, [StaticRoute(destination=f"{ip}/32", route_type=1)]
 
     def program(self, port: LogicalPort, endpoint_id: str, options: dict[str, Any] | None
                 ) -> None:

@@ -22,7 +22,7 @@ from dockovn.host.firewall import FirewallError, GatewayPort, PublishedPort
 from dockovn.host.ovs import LocalSwitch, OvsError
 from dockovn.network import external_ids, identifiers
 from dockovn.network.api import DriverError
-from dockovn.network.gateway import HOST_GATEWAY, HOST_GATEWAY_MAC, LOCALPORT_PREFIX
+from dockovn.network.gateway import LOCALPORT_PREFIX
 from dockovn.ovn.nb import LogicalSwitch
 
 LOG = logging.getLogger(__name__)
@@ -60,9 +60,10 @@ class GatewayPorts:
         self._lock = threading.Lock()
         self._ready: set[str] = set()  # networks whose port this process has set up
 
-    def ensure(self, switch: LogicalSwitch) -> None:
-        """This host's gateway port on the network, made and configured if need be (the
-        first Join of the network on this host pays for it)."""
+    def ensure(self, switch: LogicalSwitch, ip: str, mac: str) -> None:
+        """This host's gateway port on the network, with the address and MAC of its
+        localport, made and configured if need be (the first Join of the network on this
+        host pays for it)."""
         name = port_name(switch.name)
         # Set up by this process, and still there (gc may have removed it: an index
         # lookup in the OVS cache)
@@ -79,8 +80,9 @@ class GatewayPorts:
                     external_ids.OVS_GATEWAY: switch.name,
                     external_ids.OVS_SUBNETS: " ".join(subnets),
                     external_ids.OVS_EGRESS: switch.external_ids.get(external_ids.EGRESS, ""),
-                }, mtu, HOST_GATEWAY_MAC)  # the localport's: OVN delivers to that MAC
-                links.configure_gateway_port(name, HOST_GATEWAY, subnets, mtu)
+                    external_ids.OVS_GATEWAY_IP: ip,
+                }, mtu, mac)  # the localport's: OVN delivers to that MAC
+                links.configure_gateway_port(name, ip, subnets, mtu)
                 if self.userspace_datapath:
                     links.disable_tx_checksum(name)
                 self._apply_firewall()
@@ -125,9 +127,10 @@ class GatewayPorts:
         with self._lock:
             for port in self.ovs.ports():
                 subnets = port.external_ids.get(external_ids.OVS_SUBNETS, "").split()
-                if external_ids.OVS_GATEWAY in port.external_ids and subnets:
+                ip = port.external_ids.get(external_ids.OVS_GATEWAY_IP)
+                if external_ids.OVS_GATEWAY in port.external_ids and subnets and ip:
                     try:
-                        links.configure_gateway_port(port.name, HOST_GATEWAY, subnets)
+                        links.configure_gateway_port(port.name, ip, subnets)
                         if self.userspace_datapath:
                             links.disable_tx_checksum(port.name)
                     except links.LinkError as exc:

@@ -72,7 +72,7 @@ class OverlayDriver:
         self._taken_lock = threading.Lock()
         # Networks Docker dropped whose NB delete failed: retried until NB takes it.
         self.pending_deletes = PendingDeletes(self._delete_if_unused, self._in_use)
-        self.connectivity = Connectivity(ovs, userspace_datapath)
+        self.connectivity = Connectivity(nb, ovs, userspace_datapath)
 
     # -- networks ------------------------------------------------------------------------
 
@@ -124,7 +124,7 @@ class OverlayDriver:
         try:
             nb_call("create network", self.nb.create_switch, req.network_id, ids, None,
                     routing.router_attachment(req.network_id, want),
-                    connectivity.localport(req.network_id, want.egress))
+                    connectivity.localport(self.nb, req.network_id, want.egress))
         except DriverError:
             # Swarm creates a swarm-scoped network on every node that gets a task, with
             # the same NetworkID, often at the same moment: another host won the race.
