@@ -24,6 +24,7 @@ from dockovn.network import plugging
 from dockovn.network import spec
 from dockovn.network.gateway import connectivity
 from dockovn.network.gateway.connectivity import Connectivity
+from dockovn.network.gateway.published import PORTMAP_OPTION
 from dockovn.network.overlay import ipam, routing
 from dockovn.network.overlay.ipam import ADDRESS_SPACE
 from dockovn.network.api import (
@@ -379,7 +380,9 @@ class OverlayDriver:
     def program_external_connectivity(self, req: EndpointRequest) -> Empty:
         port = self.nb.port(req.endpoint_id)
         if port is None:
-            raise DriverError(f"endpoint {req.endpoint_id[:12]} not found")
+            if (req.options or {}).get(PORTMAP_OPTION):
+                raise DriverError(f"endpoint {req.endpoint_id[:12]} not found")
+            return Empty()  # nothing asked of an endpoint we do not have: nothing to do
         self.connectivity.program(port, req.endpoint_id, req.options)
         return Empty()
 
