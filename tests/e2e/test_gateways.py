@@ -13,6 +13,7 @@ from tests.e2e.test_overlay_single_host import (container, docker, endpoint_of, 
 pytestmark = pytest.mark.e2e
 
 OUTSIDE_NS = "dkt-outside"
+HOST6, OUTSIDE6 = "fd00:254::1", "fd00:254::2"  # this host and the outside, IPv6
 
 
 def sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -22,16 +23,18 @@ def sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
 @pytest.fixture
 def outside(workdir):
     """An HTTP server in a namespace of its own, standing for the world outside the
-    overlay, reached from this host through a veth (10.254.254.0/30)."""
+    overlay, reached from this host through a veth (10.254.254.0/30, fd00:254::/64)."""
     sh("ip", "netns", "del", OUTSIDE_NS, check=False)
     sh("ip", "link", "del", "dkt-out0", check=False)
     sh("ip", "netns", "add", OUTSIDE_NS)
     sh("ip", "link", "add", "dkt-out0", "type", "veth", "peer", "name", "eth0", "netns",
        OUTSIDE_NS)
     sh("ip", "addr", "add", "10.254.254.1/30", "dev", "dkt-out0")
+    sh("ip", "addr", "add", f"{HOST6}/64", "dev", "dkt-out0", "nodad")
     sh("ip", "link", "set", "dkt-out0", "up")
     ns = ("ip", "netns", "exec", OUTSIDE_NS)
     sh(*ns, "ip", "addr", "add", "10.254.254.2/30", "dev", "eth0")
+    sh(*ns, "ip", "addr", "add", f"{OUTSIDE6}/64", "dev", "eth0", "nodad")
     sh(*ns, "ip", "link", "set", "eth0", "up")
     sh(*ns, "ip", "link", "set", "lo", "up")
     www = f"{workdir}/outside-www"
@@ -106,3 +109,27 @@ def test_ipv6_dual_stack(stack, client, nb, cleanup):
     assert run_in(a, f"ping6 -c 3 -w 6 {b6}")[0] == 0
     assert run_in(a, "ping6 -c 3 -w 6 fd00:66::1")[0] == 0  # the IPv6 gateway answers too
     assert pings(a, ip_of(b, net))
+
+
+def test_ipv6_egress_and_published_ports(stack, client, nb, cleanup, outside):
+    """A dual-stack network's IPv6 leaves through the host too (its link-local gateway,
+    source-NATed to the host's address: the outside has no route to the subnet), and
+    `-p` answers on the host's IPv6 address, from outside and from the host itself."""
+    name = unique("v6out")
+    docker("network", "create", "-d", "dockovn", "--ipam-driver", "dockovn", "--ipv6",
+           "--subnet", "10.67.0.0/24", "--subnet", "fd00:67::/64", name)
+    net = client.networks.get(name)
+    cleanup.append(net)
+    c = container(client, cleanup, net, ports={"8080/tcp": 18089})
+    wait_bound(nb, endpoint_of(c, net))
+    _, routes = run_in(c, "ip -6 route")
+    assert "default via fe80::" in routes and "dev eth0" in routes, routes
+    code, out = run_in(c, f"timeout 10 wget -q -O - http://[{OUTSIDE6}]:8081/")
+    assert code == 0 and "hello-from-outside" in out, out
+    run_in(c, f"mkdir -p /www && echo published6-{c.name} > /www/index.html && "
+              "httpd -p 8080 -h /www")
+    done = sh("ip", "netns", "exec", OUTSIDE_NS, "timeout", "10", "busybox", "wget", "-q",
+              "-O", "-", f"http://[{HOST6}]:18089/", check=False)
+    assert done.stdout.strip() == f"published6-{c.name}", done.stderr
+    body = urllib.request.urlopen(f"http://[{HOST6}]:18089/", timeout=10).read().decode()
+    assert body.strip() == f"published6-{c.name}"

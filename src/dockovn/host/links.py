@@ -258,10 +258,14 @@ def remove_local_address(address: str, ifname: str = "lo") -> None:
 
 
 def configure_gateway_port(name: str, address: str, subnets: list[str],
-                           mtu: int | None = None, wait: float = 5.0) -> None:
+                           mtu: int | None = None, wait: float = 5.0,
+                           link_local6: str | None = None) -> None:
     """Bring up ``name`` (an OVS internal port vswitchd is making) with ``address`` (/32
     or /128), ``mtu`` (if given) and a route to each of ``subnets`` through it, from
-    ``address``. Waits up to ``wait`` seconds for the interface to appear. Idempotent."""
+    ``address``. ``link_local6``: the IPv6 gateway address of a network with an IPv6
+    subnet (a fe80::/64 address, valid at once: no duplicate detection, since no other
+    interface on the network's switch holds it on this host), and IPv6 forwarding on.
+    Waits up to ``wait`` seconds for the interface to appear. Idempotent."""
     ipr = _ipr()
     deadline = time.monotonic() + wait
     while not (index := ipr.link_lookup(ifname=name)):
@@ -272,6 +276,13 @@ def configure_gateway_port(name: str, address: str, subnets: list[str],
     try:
         if mtu is not None:
             ipr.link("set", index=index, mtu=mtu)
+        if link_local6:  # before the link is up: the kernel's own (the same) waits for DAD
+            have6 = {a.get_attr("IFA_ADDRESS")
+                     for a in ipr.get_addr(index=index, family=socket.AF_INET6)}
+            if link_local6 not in have6:
+                ipr.addr("add", index=index, address=link_local6, prefixlen=64,
+                         flags=IFA_F_NODAD)
+            _ipv6_forwarding()
         ipr.link("set", index=index, state="up")
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=family)}
@@ -286,6 +297,29 @@ def configure_gateway_port(name: str, address: str, subnets: list[str],
             ipr.route("replace", **route)
     except NetlinkError as exc:
         raise LinkError(f"configuring {name}: {exc}") from exc
+
+
+IFA_F_NODAD = 0x02  # linux/if_addr.h
+
+
+def _ipv6_forwarding() -> None:
+    """IPv6 forwarding on, for containers' IPv6 egress (as Docker does for its own IPv6
+    networks). It also stops the host taking routes from router advertisements on
+    interfaces with accept_ra=1: an uplink configured that way needs accept_ra=2."""
+    path = "/proc/sys/net/ipv6/conf/all/forwarding"
+    try:
+        with open(path) as f:
+            if f.read().strip() == "1":
+                return
+        with open(path, "w") as f:
+            f.write("1")
+        LOG.info("IPv6 forwarding turned on (containers' IPv6 egress)")
+    except OSError as exc:
+        if not getattr(_ipv6_forwarding, "warned", False):
+            LOG.warning("containers' IPv6 traffic cannot leave this host: IPv6 forwarding "
+                        "is off and cannot be turned on (%s): sysctl "
+                        "net.ipv6.conf.all.forwarding=1", exc)
+            _ipv6_forwarding.warned = True
 
 
 def _route_localnet(name: str) -> None:

@@ -36,6 +36,13 @@ def mac_for_ipv4(address: str) -> str:
     return "0a:58:" + ":".join(f"{b:02x}" for b in packed)
 
 
+def link_local_for_mac(mac: str) -> str:
+    """The IPv6 link-local address a kernel makes from ``mac`` (modified EUI-64)."""
+    b = bytes.fromhex(mac.replace(":", ""))
+    eui = bytes([b[0] ^ 0x02]) + b[1:3] + b"\xff\xfe" + b[3:6]
+    return str(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + eui))
+
+
 def normalize_mac(mac: str) -> str:
     """Lower-case colon form; raises ValueError for anything that is not a unicast MAC."""
     parts = mac.replace("-", ":").split(":")

@@ -132,3 +132,8 @@ def test_nulls_from_go_are_accepted():
 ])
 def test_connection_string(central, port, want):
     assert connection_string(central, port) == want
+
+
+def test_link_local_for_mac_is_the_kernels_eui64():
+    # what `ip -6 addr` shows on an interface with this MAC
+    assert identifiers.link_local_for_mac("0a:58:a9:fe:64:01") == "fe80::858:a9ff:fefe:6401"

@@ -12,7 +12,7 @@ from dockovn.network import external_ids, plugging
 from dockovn.network.api import StaticRoute
 from dockovn.network import identifiers
 from dockovn.network.gateway import LOCALPORT_PREFIX, gateway_address
-from dockovn.network.gateway.host_ports import GatewayPorts
+from dockovn.network.gateway.host_ports import GatewayPorts, gateway6, subnets_of
 from dockovn.network.gateway.published import published_ports
 from dockovn.ovn.nb import LocalPort, LogicalPort, LogicalSwitch, Northbound
 
@@ -37,20 +37,23 @@ class Connectivity:
     def start(self) -> None:
         self.ports.restore()
 
-    def join(self, switch: LogicalSwitch) -> tuple[str | None, list[StaticRoute]]:
-        """(the gateway, the route that reaches it) for a Join: this host's gateway port
-        on the network is made if need be. (None, []) for a network without a way out
-        through dockovn (``--internal``, or made before: Docker's gwbridge then)."""
+    def join(self, switch: LogicalSwitch) -> tuple[str | None, str | None, list[StaticRoute]]:
+        """(the IPv4 gateway, the IPv6 one, the route that reaches the first) for a Join:
+        this host's gateway port on the network is made if need be. (None, None, []) for
+        a network without a way out through dockovn (``--internal``, or made before:
+        Docker's gwbridge then)."""
         if switch.external_ids.get(external_ids.EGRESS) not in WAYS_OUT:
-            return None, []
+            return None, None, []
         port = self.nb.port(LOCALPORT_PREFIX + switch.name)
         if port is None or not port.addresses or len(port.addresses[0].split()) < 2:
-            return None, []  # (a localport lost: Docker's gwbridge rather than nothing)
+            return None, None, []  # (a localport lost: Docker's gwbridge rather than nothing)
         mac, ip = port.addresses[0].split()[:2]
         self.ports.ensure(switch, ip, mac)
-        # The gateway is outside the subnet: a connected route to it first (Docker adds
-        # Join's routes before the default route, which needs one).
-        return ip, [StaticRoute(destination=f"{ip}/32", route_type=1)]
+        # The IPv4 gateway is outside the subnet: a connected route to it first (Docker
+        # adds Join's routes before the default route, which needs one). The IPv6 one is
+        # link-local: on-link by definition.
+        return (ip, gateway6(mac, subnets_of(switch)),
+                [StaticRoute(destination=f"{ip}/32", route_type=1)])
 
     def program(self, port: LogicalPort, endpoint_id: str, options: dict[str, Any] | None
                 ) -> None:

@@ -37,6 +37,12 @@ def subnets_of(switch: LogicalSwitch) -> list[str]:
     return [ids[k] for k in (external_ids.SUBNET, external_ids.SUBNET6) if ids.get(k)]
 
 
+def gateway6(mac: str, subnets: list[str]) -> str | None:
+    """The IPv6 gateway of a network with an IPv6 subnet: the link-local address of the
+    localport's MAC (the same on every host, like the IPv4 one)."""
+    return identifiers.link_local_for_mac(mac) if any(":" in s for s in subnets) else None
+
+
 def _encode(ports: list[PublishedPort]) -> str:
     return json.dumps([[p.protocol, p.host_port, p.host_port_end, str(p.container_ip), p.port,
                         str(p.host_ip) if p.host_ip else None] for p in ports])
@@ -82,7 +88,8 @@ class GatewayPorts:
                     external_ids.OVS_EGRESS: switch.external_ids.get(external_ids.EGRESS, ""),
                     external_ids.OVS_GATEWAY_IP: ip,
                 }, mtu, mac)  # the localport's: OVN delivers to that MAC
-                links.configure_gateway_port(name, ip, subnets, mtu)
+                links.configure_gateway_port(name, ip, subnets, mtu,
+                                             link_local6=gateway6(mac, subnets))
                 if self.userspace_datapath:
                     links.disable_tx_checksum(name)
                 self._apply_firewall()
@@ -129,8 +136,10 @@ class GatewayPorts:
                 subnets = port.external_ids.get(external_ids.OVS_SUBNETS, "").split()
                 ip = port.external_ids.get(external_ids.OVS_GATEWAY_IP)
                 if external_ids.OVS_GATEWAY in port.external_ids and subnets and ip:
+                    mac = identifiers.mac_for_ipv4(ip)  # the localport's (gateway.localport)
                     try:
-                        links.configure_gateway_port(port.name, ip, subnets)
+                        links.configure_gateway_port(port.name, ip, subnets,
+                                                     link_local6=gateway6(mac, subnets))
                         if self.userspace_datapath:
                             links.disable_tx_checksum(port.name)
                     except links.LinkError as exc:

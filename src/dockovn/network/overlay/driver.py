@@ -369,13 +369,14 @@ class OverlayDriver:
         # The way out is through this host (network/gateway); the OVN router carries
         # traffic between networks of the same named router only: routes to them.
         try:
-            gateway, routes = self.connectivity.join(switch)
+            gateway, gateway_ipv6, routes = self.connectivity.join(switch)
         except DriverError:
             plugging.unplug(self.ovs, req.endpoint_id)
             raise
         routes += routing.routes_to_peers(self.nb, switch)
         return JoinReply(interface_name=InterfaceName(src_name=inner, dst_prefix="eth"),
-                         gateway=gateway, static_routes=routes or None)
+                         gateway=gateway, gateway_ipv6=gateway_ipv6,
+                         static_routes=routes or None)
 
     def program_external_connectivity(self, req: EndpointRequest) -> Empty:
         port = self.nb.port(req.endpoint_id)
