@@ -49,11 +49,15 @@ class Connectivity:
             return None, None, []  # (a localport lost: Docker's gwbridge rather than nothing)
         mac, ip = port.addresses[0].split()[:2]
         self.ports.ensure(switch, ip, mac)
-        # The IPv4 gateway is outside the subnet: a connected route to it first (Docker
-        # adds Join's routes before the default route, which needs one). The IPv6 one is
-        # link-local: on-link by definition.
-        return (ip, gateway6(mac, subnets_of(switch)),
-                [StaticRoute(destination=f"{ip}/32", route_type=1)])
+        # The gateways are outside the subnets: a connected route to each first (Docker
+        # adds Join's routes before the default routes, which need one). The IPv6 one is
+        # link-local, but Docker 26 looks its route up before the container's interface
+        # has its own link-local route ("route for the gateway ... could not be found").
+        ip6 = gateway6(mac, subnets_of(switch))
+        routes = [StaticRoute(destination=f"{ip}/32", route_type=1)]
+        if ip6:
+            routes.append(StaticRoute(destination=f"{ip6}/128", route_type=1))
+        return ip, ip6, routes
 
     def program(self, port: LogicalPort, endpoint_id: str, options: dict[str, Any] | None
                 ) -> None:
