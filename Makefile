@@ -6,7 +6,8 @@ DOCKOVN := $(VENV)/bin/dockovn
 PYTEST_ARGS ?=
 
 .PHONY: deps system-deps venv demo demo-clean test test-debian13 test-unit test-integration test-e2e test-multihost bench-hotpaths clean \
-        bench bench-deps bench-names-load bench-scale bench-faults underlay-deps test-underlay plugin plugin-deps
+        bench bench-deps bench-names-load bench-scale bench-faults underlay-deps test-underlay plugin plugin-deps \
+        observability-deps bench-observability
 
 # Debian packages first (checked every time, installed only when missing), then the venv.
 deps: system-deps $(VENV)/.installed
@@ -67,6 +68,13 @@ BENCH_SCALE_ARGS ?=
 bench-scale: bench-deps
 	$(PY) -m bench.scale.run $(BENCH_SCALE_ARGS)
 
+# What watching costs the request path (bench/observability/run.py, not part of `bench`):
+# containers' driver calls with the metrics scraped and `dockovn ui` live, against
+# neither, in one run; writes bench/results/observability.*. About 2 minutes.
+BENCH_OBSERVABILITY_ARGS ?=
+bench-observability: bench-deps
+	$(PY) -m bench.observability.run $(BENCH_OBSERVABILITY_ARGS)
+
 # Faults under churn (bench/faults/run.py, not part of `bench`): the fault suite
 # (tests/multihost/test_faults.py) run --rounds N times (default 2, ~8 minutes each); writes bench/results/faults.*.
 BENCH_FAULTS_ARGS ?=
@@ -84,6 +92,12 @@ UNDERLAY_PKGS := neutron-server python3-neutron mariadb-server iptables
 underlay-deps: deps
 	@EXTRA_PKGS="$(UNDERLAY_PKGS)" bash scripts/install-deps.sh
 
+# The observability tests: a real Prometheus scraping the harness' hosts, and `dockovn ui`
+# in a real headless Chromium (Selenium drives Debian's chromedriver).
+OBSERVABILITY_PKGS := prometheus chromium chromium-driver
+observability-deps: deps
+	@EXTRA_PKGS="$(OBSERVABILITY_PKGS)" bash scripts/install-deps.sh
+
 # dockovn as a managed (v2) plugin of this checkout (README, "Managed plugin"): the rootfs
 # from Debian's python3.X (the venv's X: 11 on Debian 12, 13 on Debian 13) and this checkout (build/plugin-py3.X, rebuilt only when the sources
 # change), then `docker plugin create $(PLUGIN)` in the local dockerd.
@@ -97,7 +111,7 @@ plugin: plugin-deps
 
 # Unit tests, then integration (real ovsdb-server + OVS), then e2e (real dockerd + OVN).
 # The fixtures start what is not running and stop what they started.
-test: deps bench-deps underlay-deps plugin-deps
+test: deps bench-deps underlay-deps plugin-deps observability-deps
 	$(PY) -m pytest -ra $(PYTEST_ARGS) tests
 
 test-unit: deps

@@ -116,8 +116,10 @@ class DriverProcess:
 class DockovnDriver(DriverProcess):
     """dockovn from this checkout, on ``<workdir>/plugins/dockovn.sock``."""
 
-    def __init__(self, workdir: str):
+    def __init__(self, workdir: str, extra_args: tuple[str, ...] = ("--metrics-address", "")):
         super().__init__("dockovn", workdir)
+        # (metrics off by default: the machine's own driver may serve the default port)
+        self.extra_args = extra_args
 
     @property
     def socket(self) -> str:
@@ -129,7 +131,7 @@ class DockovnDriver(DriverProcess):
         # dockerd's events and write names that the driver dockerd uses already writes.
         cmd = [sys.executable, "-m", "dockovn", "driver",
                "--plugin-dir", os.path.dirname(self.socket),
-               "--docker-host", f"unix://{self.workdir}/no-docker.sock"]
+               "--docker-host", f"unix://{self.workdir}/no-docker.sock", *self.extra_args]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                          start_new_session=True)

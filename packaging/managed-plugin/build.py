@@ -38,6 +38,7 @@ STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip
 
 
 FIREWALL_TOOLS = [f"{f}{t}" for f in ("iptables", "ip6tables") for t in ("", "-save", "-restore")]
+APPCTL = "/usr/bin/ovs-appctl"
 XTABLES = "/usr/lib/x86_64-linux-gnu/xtables"  # iptables' extensions (-m conntrack, MASQUERADE)
 
 
@@ -95,7 +96,9 @@ def build_rootfs(rootfs: str) -> None:
     for tool in FIREWALL_TOOLS:
         _copy(os.path.join("/usr/sbin", tool), rootfs)
     shutil.copytree(XTABLES, os.path.join(rootfs, XTABLES.lstrip("/")), symlinks=True)
-    objects = [PYTHON] + glob.glob(os.path.join(rootfs, "**", "*.so*"), recursive=True)
+    # ovs-appctl: the metrics ask OVS's and OVN's daemons for their counters with it.
+    _copy(APPCTL, rootfs)
+    objects = [PYTHON, APPCTL] + glob.glob(os.path.join(rootfs, "**", "*.so*"), recursive=True)
     objects += [os.path.realpath(os.path.join("/usr/sbin", t)) for t in FIREWALL_TOOLS]
     for lib in sorted(shared_libraries(objects)):
         _copy(lib, rootfs)

@@ -206,3 +206,22 @@ def test_scale_benchmark_runs_at_tiny_sizes(tmp_path):
     # Nothing left: the harness's namespaces and ours.
     left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not [n for n in left.split() if n.startswith(("dksc-", "dkmh-"))], left
+
+
+def test_observability_benchmark_runs_at_tiny_sizes(tmp_path):
+    """bench/observability/run.py: one block of two containers per phase."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (veths, OVS ports)")
+    if importlib.util.find_spec("matplotlib") is None:
+        pytest.skip("the bench extra is missing (make bench-deps installs it)")
+    done = subprocess.run([sys.executable, "-m", "bench.observability.run", "--blocks", "1",
+                           "--block", "2", "--out", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"stderr:\n{done.stderr[-4000:]}\nstdout:\n{done.stdout[-4000:]}"
+    data = json.loads((tmp_path / "observability.json").read_text())
+    assert all(len(data["samples_s"][phase]["container"]) == 2
+               for phase in ("quiet", "watched")), data["samples_s"]
+    assert data["scrape_s"] and data["page_updates"] >= 1
+    assert not data["leftovers"], data["leftovers"]
+    with open(tmp_path / "observability.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"

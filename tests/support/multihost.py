@@ -36,6 +36,7 @@ BASE = "/tmp/dkmh"  # short: unix socket paths under it must stay < 108 bytes
 PREFIX = "dkmh-"
 UNDERLAY = "172.31.255"
 CENTRAL_IP = f"{UNDERLAY}.1"
+METRICS_PORT = 9476
 GC_INTERVAL, GC_MIN_AGE = 5, 15  # the drivers' periodic gc (above the 10 s request timeout)
 
 
@@ -305,7 +306,11 @@ def _driver(host: Host) -> None:
                   "--pidfile", host.pidfile("driver"),
                   # gc while running, faster than the defaults (30 s, 60 s), so the test
                   # of reclaiming what an outage left does not wait a minute.
-                  "--gc-interval", str(GC_INTERVAL), "--gc-min-age", str(GC_MIN_AGE)])
+                  "--gc-interval", str(GC_INTERVAL), "--gc-min-age", str(GC_MIN_AGE),
+                  # Prometheus in the central's namespace scrapes every host here
+                  # (tests/multihost/test_observability.py); containers are refused.
+                  "--metrics-address", f"0.0.0.0:{METRICS_PORT}",
+                  "--ovn-rundir", host.dir])
 
 
 def _driver_and_dockerd(host: Host) -> None:

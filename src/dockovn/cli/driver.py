@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -11,11 +12,18 @@ import socket
 import click
 
 from dockovn.cli.cloud import open_neutron, password_if_needed, underlay_options
+from dockovn import metrics
 from dockovn.cli.common import host_connection
+from dockovn.host import firewall, links
 from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST, DockerEngine
 from dockovn.host.ovs import DEFAULT_OVS_DB, LocalSwitch, OvsError
 from dockovn.host.vm_bridge import VmBridge
-from dockovn.network import collector
+from dockovn.metrics.daemons import DaemonCounters
+from dockovn.metrics.exporter import DEFAULT_ADDRESS as DEFAULT_METRICS_ADDRESS
+from dockovn.metrics.exporter import parse_address, serve_metrics
+from dockovn.metrics.state import DriverState
+from dockovn.network import collector, external_ids
+from dockovn.network.overlay import usage
 from dockovn.network.policy.membership import MembershipSync
 from dockovn.network.services.reconciler import BackendSync
 from dockovn.network.overlay.gc import Collector
@@ -42,7 +50,13 @@ def run_driver(mode: str, nb_remote: str | None, ovs_db: str, bridge: str | None
                dns_address: str = DEFAULT_DNS_ADDRESS, os_cloud: str | None = None,
                neutron_url: str | None = None, vif_id: str | None = None,
                os_password: str | None = None, ssl_dir: str | None = None,
-               names_resync: float = 60.0) -> None:
+               names_resync: float = 60.0, metrics_address: str = DEFAULT_METRICS_ADDRESS,
+               ovn_rundir: str = "/var/run/ovn") -> None:
+    if metrics_address:
+        try:
+            parse_address(metrics_address)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--metrics-address") from None
     if pidfile:
         write_pidfile(pidfile)
     if mode == "underlay":
@@ -52,14 +66,21 @@ def run_driver(mode: str, nb_remote: str | None, ovs_db: str, bridge: str | None
     else:
         plugin, background, closers = overlay_plugin(
             nb_remote, ovs_db, bridge or "br-int", mtu, docker_host, request_timeout, gc_min_age,
-            gc_interval, dns_address, ssl_dir, names_resync)
+            gc_interval, dns_address, ssl_dir, names_resync, metrics_address)
+
+    # OVS's and OVN's own counters: the daemons beside the OVS database and in ovn_rundir
+    metrics.REGISTRY.register(DaemonCounters([_rundir_of(ovs_db), ovn_rundir]))
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(plugin, socket_path("dockovn", plugin_dir), stop)
+        served = [serve(plugin, socket_path("dockovn", plugin_dir), stop)]
+        if metrics_address:
+            served.append(serve_metrics(metrics_address, metrics.REGISTRY, stop,
+                                        allow=not_from_a_container))
+        await asyncio.gather(*served)
 
     for task in background:
         task()
@@ -72,8 +93,36 @@ def run_driver(mode: str, nb_remote: str | None, ovs_db: str, bridge: str | None
             os.unlink(pidfile)
 
 
+def _rundir_of(ovs_db: str) -> str:
+    """The folder of a unix: OVS database socket (where OVS's daemons keep theirs)."""
+    if ovs_db.startswith("unix:"):
+        return os.path.dirname(ovs_db[len("unix:"):])
+    return "/var/run/openvswitch"
+
+
+def _close_to_containers(ovs: LocalSwitch, host_config: dict[str, str],
+                         metrics_address: str) -> None:
+    """Metrics on an address beyond loopback: no container may reach that port, here or
+    (through this host's NAT) on another host. The gateway ports' firewall reads it
+    from OVS (network/gateway/host_ports.py) and is rewritten at start."""
+    closed = ""
+    if metrics_address:
+        host, port = parse_address(metrics_address)
+        if not ipaddress.ip_address(host).is_loopback:
+            closed = str(port)
+    if host_config.get(external_ids.OVS_HOST_ONLY_PORTS, "") != closed:
+        ovs.set_host_config({external_ids.OVS_HOST_ONLY_PORTS: closed})
+
+
+def not_from_a_container(peer: str) -> bool:
+    """Whether ``peer`` is not behind one of this host's container gateway ports."""
+    interface = links.route_interface(peer) if peer else None
+    return not (interface or "").startswith(firewall.PORT_PREFIX)
+
+
 def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout, gc_min_age,
-                   gc_interval, dns_address, ssl_dir=None, names_resync=60.0):
+                   gc_interval, dns_address, ssl_dir=None, names_resync=60.0,
+                   metrics_address=""):
     """OVN logical switches (overlay mode): the driver, OVN IPAM, and the watchers."""
     recorded_nb, _, ssl = host_connection(ovs_db)  # SSL files: OVS's SSL row (host setup)
     if ssl is not None and ssl_dir:
@@ -86,6 +135,7 @@ def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout,
     host_id = host_config.get("system-id") or socket.gethostname()
     hostname = host_config.get("hostname") or socket.gethostname()
     userspace = ovs.datapath_type() == "netdev"
+    _close_to_containers(ovs, host_config, metrics_address)
     driver = OverlayDriver(nb, ovs, host_id, default_mtu=mtu, userspace_datapath=userspace,
                            hostname=hostname)
     docker_names = NameSync(nb, lambda: DockerEngine(docker_host), resync_seconds=names_resync)
@@ -108,6 +158,9 @@ def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout,
     LOG.info("dockovn driver (overlay): host %s (%s), NB %s, OVS %s (%s datapath), MTU %d",
              hostname, host_id, nb_remote, ovs_db, "userspace" if userspace else "kernel", mtu)
     plugin = PluginApp(driver, OvnIpam(nb), request_timeout=request_timeout)
+    metrics.REGISTRY.register(DriverState(lambda: usage.connections(nb, ovs),
+                                          lambda: usage.pools(nb),
+                                          lambda: usage.ports_here(nb, ovs)))
     return plugin, background, closers + [nb.close, ovs.close]
 
 
@@ -186,6 +239,15 @@ def write_pidfile(path: str) -> None:
                    "managed plugin sees the host's pki folder at another path).")
 @click.option("--gc-interval", default=30.0, show_default=True,
               help="Seconds between gc passes while the driver runs (0: only at start).")
+@click.option("--metrics-address", default=DEFAULT_METRICS_ADDRESS, show_default=True,
+              envvar="DOCKOVN_METRICS_ADDRESS",
+              help="Serve Prometheus metrics on http://ADDRESS/metrics ('' turns them off). "
+                   "The default is this host's loopback; to let Prometheus on another "
+                   "machine scrape, give an address it reaches (containers are refused "
+                   "on every address).")
+@click.option("--ovn-rundir", default="/var/run/ovn", show_default=True,
+              help="Where ovn-controller's (and a central's) control sockets are, for the "
+                   "OVN counters in the metrics.")
 @click.option("--names-resync", default=60.0, show_default=True,
               type=click.FloatRange(1, 86400),
               help="Seconds between passes copying every container's name and labels from "

@@ -13,10 +13,12 @@ from dockovn.cli.driver import driver_command
 from dockovn.cli.gc import gc
 from dockovn.cli.host import host_group
 from dockovn.cli.ls import ls
+from dockovn.cli.metrics import metrics_command
 from dockovn.cli.policy import policy_group
 from dockovn.cli.service import service_group
 from dockovn.cli.topology import topology_command
 from dockovn.cli.trace import trace_command
+from dockovn.cli.ui import ui_command
 from dockovn.cli.up import down, up
 from dockovn.cli.vm import vm_group
 
@@ -32,8 +34,9 @@ def cli(verbose: bool, log_level: str) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-for command in (central_group, host_group, driver_command, doctor_command, up, down, ls, gc, service_group,
-                policy_group, trace_command, topology_command, vm_group):
+for command in (central_group, host_group, driver_command, doctor_command, up, down, ls, gc,
+                service_group, policy_group, trace_command, topology_command, vm_group,
+                metrics_command, ui_command):
     cli.add_command(command)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import click
@@ -11,6 +10,7 @@ from rich.markup import escape
 from dockovn.cli.common import console, host_connection, open_northbound
 from dockovn.host.ovs import DEFAULT_OVS_DB
 from dockovn.diagnose.trace import run as tracing
+from dockovn.diagnose.trace.report import as_dict
 from dockovn.diagnose.trace.endpoints import TraceInputError
 from dockovn.ovn.sb import Southbound
 
@@ -78,39 +78,6 @@ def trace_command(src, dst, tcp_port, udp_port, icmp, wait, as_json, show_traces
     else:
         _print(report, show_traces)
     click.get_current_context().exit(0 if report.verdict.through else 1)
-
-
-def _endpoint(ep, binding, chassis) -> dict:
-    bound = chassis.get(binding.chassis) if binding and binding.chassis else None
-    return {"container": ep.container, "address": ep.ip, "mac": ep.mac,
-            "network": ep.network, "host": ep.hostname or ep.host, "port": ep.port,
-            "bound_to": (bound.label if bound else binding.chassis or None) if binding else None,
-            "up": binding.up if binding else None}
-
-
-def as_dict(report: tracing.Report, with_traces: bool = False) -> dict:
-    f, v = report.facts, report.verdict
-    step = report.logical.step
-    d = {
-        "through": v.through, "verdict": v.code, "reason": v.reason, "policy": v.policy,
-        "notes": list(v.notes), "protocol": f.protocol,
-        "path": f.pair.path, "router": f.pair.router or None,
-        "source": _endpoint(f.pair.src, f.src_binding, f.chassis),
-        "destination": _endpoint(f.pair.dst, f.dst_binding, f.chassis),
-        "destination_policies": list(f.dst_policies),
-        "chassis": {c.label: {"name": c.name, "registered": c.present, "answers": c.answers,
-                              "encaps": list(c.encap_ips)} for c in f.chassis.values()},
-        "logical": {"delivered": report.logical.delivered, "outcome": report.logical.kind,
-                    "step": dataclasses.asdict(step) if step else None,
-                    "microflow": report.microflow},
-        "openflow": None if report.openflow is None else {
-            "datapath_actions": report.openflow.datapath_actions,
-            "dropped": report.openflow.dropped, "tunnel_to": list(report.openflow.tunnel_to)},
-        "openflow_skipped": report.openflow_skipped or None,
-    }
-    if with_traces:
-        d["ovn_trace"], d["ofproto_trace"] = report.logical_text, report.openflow_text
-    return d
 
 
 def _print(report: tracing.Report, show_traces: bool) -> None:

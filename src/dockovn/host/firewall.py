@@ -67,10 +67,11 @@ def _dnat_target(p: PublishedPort) -> str:
 
 
 def rules(version: int, gateways: list[GatewayPort], published: list[PublishedPort],
-          bridge_only: str = "") -> str:
+          bridge_only: str = "", host_only_tcp: tuple[int, ...] = ()) -> str:
     """The iptables-restore input that sets every dockovn chain of one IP version.
     ``bridge_only``: the name prefix of interfaces that are OVS's alone (containers' veth
-    ends): nothing arriving on them is for the host's stack."""
+    ends): nothing arriving on them is for the host's stack. ``host_only_tcp``: TCP
+    ports containers may not reach, on this host or (through it) on any other."""
     gateways = [g for g in gateways if g.subnet.version == version]
     published = [p for p in published if p.container_ip.version == version]
     any_port = f"{PORT_PREFIX}+"
@@ -102,6 +103,9 @@ def rules(version: int, gateways: list[GatewayPort], published: list[PublishedPo
     if bridge_only:
         filt += [f"-A DOCKOVN-INPUT -i {bridge_only}+ -j DROP",
                  f"-A DOCKOVN-FORWARD -i {bridge_only}+ -j DROP"]
+    for port in sorted(set(host_only_tcp)):
+        filt += [f"-A DOCKOVN-INPUT -i {any_port} -p tcp -m tcp --dport {port} -j DROP",
+                 f"-A DOCKOVN-FORWARD -i {any_port} -p tcp -m tcp --dport {port} -j DROP"]
     filt += [
         f"-A DOCKOVN-FORWARD -o {any_port} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
         f"-A DOCKOVN-FORWARD -o {any_port} -m conntrack --ctstate DNAT -j ACCEPT",
@@ -140,7 +144,7 @@ _lock = threading.Lock()  # one writer at a time: each apply rewrites the chains
 
 
 def apply(gateways: list[GatewayPort], published: list[PublishedPort],
-          bridge_only: str = "") -> None:
+          bridge_only: str = "", host_only_tcp: tuple[int, ...] = ()) -> None:
     """Make dockovn's chains (IPv4, and IPv6 when any network has it) say exactly this."""
     versions = [4] + ([6] if any(g.subnet.version == 6 for g in gateways) else [])
     with _lock:
@@ -150,7 +154,7 @@ def apply(gateways: list[GatewayPort], published: list[PublishedPort],
             jumps = missing_jumps(saved)
             # The chains first (a jump needs its chain), then the jumps.
             _run([f"{tool}-restore", "--noflush", "--wait"],
-                 rules(version, gateways, published, bridge_only))
+                 rules(version, gateways, published, bridge_only, host_only_tcp))
             if jumps:
                 _run([f"{tool}-restore", "--noflush", "--wait"], jumps)
 

@@ -44,6 +44,18 @@ def exists(name: str) -> bool:
     return bool(_ipr().link_lookup(ifname=name))
 
 
+def route_interface(address: str) -> str | None:
+    """The interface this host sends to ``address`` through (its route's), or None."""
+    ipr = _ipr()
+    try:
+        routes = ipr.route("get", dst=address)
+        index = routes[0].get_attr("RTA_OIF") if routes else None
+        links_found = ipr.get_links(index) if index else []
+    except (NetlinkError, ValueError):
+        return None
+    return links_found[0].get_attr("IFLA_IFNAME") if links_found else None
+
+
 def create_veth(outer: str, inner: str, mac: str, mtu: int) -> None:
     """Create a veth pair: ``outer`` stays on the host (an OVS port), ``inner``
     goes to the container with the endpoint's MAC. Both ends get ``mtu``; the

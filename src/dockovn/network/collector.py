@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from dockovn import metrics
 from dockovn.host import links
 from dockovn.host.docker_engine import DockerEngine
 from dockovn.host.ovs import LocalSwitch, OvsError
@@ -90,6 +91,7 @@ class BaseCollector:
             try:
                 self.remove(item)
                 results.append((item, "removed"))
+                metrics.GC_REMOVED.labels(item.kind).inc()
             except self.errors as exc:
                 results.append((item, f"failed: {exc}"))
         for item, outcome in results:

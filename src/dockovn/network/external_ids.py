@@ -68,6 +68,9 @@ OVS_GATEWAY = "dockovn-gateway"         # the host's gateway port of network (sw
 OVS_SUBNETS = "dockovn-subnets"         # ... routing these subnets (space-separated),
 OVS_EGRESS = "dockovn-egress"           # ... its switch's EGRESS
 OVS_GATEWAY_IP = "dockovn-gateway-ip"   # ... holding the network's gateway address
+# local OVS Open_vSwitch row: TCP ports of this host's (the metrics') that no container
+# may reach, here or on another host (space-separated; host/firewall.py drops them)
+OVS_HOST_ONLY_PORTS = "dockovn-host-only-tcp-ports"
 
 
 def alias_value(host: str, now: float) -> str:

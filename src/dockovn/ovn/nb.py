@@ -101,7 +101,7 @@ def _port(row, switch_name: str) -> LogicalPort:
 
 
 class _NbApi(BoundedTransactions, OwnConnection, impl_idl.OvnNbApiIdlImpl):
-    pass
+    db_label = "nb"  # in metrics (dockovn_ovsdb_transaction_retries_total)
 
 
 @dataclass(frozen=True)

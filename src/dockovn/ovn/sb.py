@@ -32,7 +32,7 @@ class Binding:
 
 
 class _SbApi(BoundedTransactions, OwnConnection, impl_idl.OvnSbApiIdlImpl):
-    pass
+    db_label = "sb"  # in metrics (dockovn_ovsdb_transaction_retries_total)
 
 
 class Southbound:

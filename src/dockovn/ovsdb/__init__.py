@@ -9,7 +9,7 @@ The names below are the package's interface; import them from ``dockovn.ovsdb``.
 """
 
 from dockovn.ovsdb.connection import (OwnConnection, SslFiles, ThreadedIdl, close_api, commit,
-                                      connected, describe, open_api, reading, use_ssl,
+                                      connected, connections_made, describe, open_api, reading, use_ssl,
                                       wait_connected)
 from dockovn.ovsdb.internals import column_value, insert_key, map_value, set_has
 from dockovn.ovsdb.transaction import (BoundedTransaction, BoundedTransactions, NotApplied,
@@ -18,6 +18,6 @@ from dockovn.ovsdb.transaction import (BoundedTransaction, BoundedTransactions, 
 __all__ = [
     "BoundedTransaction", "BoundedTransactions", "NotApplied", "OutcomeUnknown",
     "OwnConnection", "SslFiles", "ThreadedIdl", "close_api", "column_value", "commit",
-    "connected", "describe", "insert_key", "map_value", "open_api", "reading", "set_has",
+    "connected", "connections_made", "describe", "insert_key", "map_value", "open_api", "reading", "set_has",
     "use_ssl", "wait_connected",
 ]

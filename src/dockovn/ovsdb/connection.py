@@ -179,6 +179,11 @@ def connected(api) -> bool:
     return internals.session_connected(api.idl)  # python-ovs 3.6's Idl has no is_connected()
 
 
+def connections_made(api) -> int:
+    """Sessions the IDL has made to the server so far (a reconnection adds one)."""
+    return internals.connections_made(api.idl)
+
+
 def wait_connected(api, seconds: float) -> bool:
     """Whether the session is up, waiting up to ``seconds`` (never past the request's
     deadline) for a reconnection in progress: a Raft leader change takes about a second,

@@ -29,11 +29,14 @@ What is used, why no public API does it, and what breaks if it changes:
     8 s between tries. If it changes: opening a cluster client fails, or (the call
     ignored) writes wait up to 8 s more after a Raft leader dies (15 s measured).
 
-``Idl._session.reconnect`` statistics, ``Row._table.name``, ``Row._data`` as JSON
-    (python-ovs; used by tests and benchmarks only) connections_made, row_table,
-    row_json: counting reconnections and the rows a request writes. Nothing public
-    gives them. If they change: those tests and benchmarks fail; the driver is not
-    affected.
+``Idl._session.reconnect`` statistics (python-ovs) connections_made: counting
+    reconnections, for the driver's metrics (dockovn_ovsdb_reconnects_total) and tests.
+    Nothing public gives them. If they change: a scrape of the metrics fails (check()
+    names it at start), the plugin itself is not affected.
+
+``Row._table.name``, ``Row._data`` as JSON (python-ovs; used by benchmarks only)
+    row_table, row_json: counting the rows a request writes. Nothing public gives them.
+    If they change: those benchmarks fail; the driver is not affected.
 
 ``Idl._session.is_connected()`` (python-ovs)
     session_connected: python-ovs 3.6's Idl has no is_connected() of its own, only
@@ -310,6 +313,12 @@ def _check_session_connected(idl) -> None:
         raise _Changed("Idl._session.is_connected() is not False before connecting")
 
 
+def _check_connections_made(idl) -> None:
+    if connections_made(idl) != 0:
+        raise _Changed("reconnect.get_stats().n_successful_connections is not 0 before "
+                       "connecting")
+
+
 def _check_backoff(idl) -> None:
     set_reconnect_backoff(idl, 1000, 2000)
     reconnect = idl._session.reconnect
@@ -371,6 +380,8 @@ _CHECKS = (
     ("Row._idl.txn._txn_rows, Row._mutations['_inserts']", "insert_key", _check_insert_key),
     ("Idl._session.is_connected()", "connected", _check_session_connected),
     ("Idl._session.reconnect.set_backoff", "cluster reconnect back-off", _check_backoff),
+    ("Idl._session.reconnect.get_stats()", "connections_made (metrics)",
+     _check_connections_made),
     ("Transaction.commit_block replacement", "BoundedTransaction", _check_commit_block),
     ("RuntimeError('OVS transaction timed out')", "BoundedTransaction", _check_gave_up),
     ("Idl.cooperative_yield", "ThreadedIdl", _check_cooperative_yield),

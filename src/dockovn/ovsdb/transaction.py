@@ -10,7 +10,7 @@ import time
 from ovsdbapp import exceptions as ovsdbapp_exceptions
 from ovsdbapp.backend.ovs_idl import idlutils, transaction
 
-from dockovn import deadline
+from dockovn import deadline, metrics
 from dockovn.ovsdb import internals
 
 LOG = logging.getLogger(__name__)
@@ -55,10 +55,15 @@ class BoundedTransaction(transaction.Transaction):
         super().__init__(*args, **kwargs)
         self.cancelled = threading.Event()
         self.sent = threading.Event()
+        self.tries = 0
 
     def pre_commit(self, txn):
         if self.cancelled.is_set():
             raise _Cancelled()  # do_commit aborts the IDL transaction and reports this
+        # ovsdbapp calls this before each try: a second one is a "try again" answered
+        self.tries += 1
+        if self.tries > 1:
+            metrics.TXN_RETRIES.labels(getattr(self.api, "db_label", "nb")).inc()
         # ovsdbapp has no hook around the wait for the answer: see internals
         internals.release_lock_while_waiting(txn, self.ovsdb_connection.lock, self.sent.set)
 

@@ -20,13 +20,14 @@ import json
 import logging
 import os
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from dockovn import deadline
+from dockovn import deadline, metrics
 from dockovn.network.api import (
     CreateEndpointRequest,
     CreateNetworkRequest,
@@ -128,10 +129,19 @@ class PluginApp:
         self.app.router.add_post("/{method}", self.handle)
 
     async def handle(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
         method = request.match_info["method"]
+        response, outcome = await self._answer(method, request)
+        if method in self.table:  # (not one label per path a caller made up)
+            metrics.PLUGIN_REQUESTS.labels(method, outcome).inc()
+            metrics.PLUGIN_SECONDS.labels(method).observe(time.perf_counter() - started)
+        return response
+
+    async def _answer(self, method: str, request: web.Request) -> tuple[web.Response, str]:
+        """The reply to one request, and its outcome for the metrics."""
         entry = self.table.get(method)
         if entry is None:
-            return _err(f"{method} is not implemented by dockovn", 404, method)
+            return _err(f"{method} is not implemented by dockovn", 404, method), "bad_request"
         model, call = entry
         args = ()
         if model is not None:
@@ -139,13 +149,15 @@ class PluginApp:
             try:
                 body = json.loads(raw or b"null")
             except (ValueError, UnicodeDecodeError) as exc:
-                return _err(f"{method}: request body is not valid JSON: {exc}", 400, method)
+                return (_err(f"{method}: request body is not valid JSON: {exc}", 400, method),
+                        "bad_request")
             if not isinstance(body, dict):
-                return _err(f"{method}: request body must be a JSON object", 400, method)
+                return (_err(f"{method}: request body must be a JSON object", 400, method),
+                        "bad_request")
             try:
                 args = (model.model_validate(body),)
             except ValidationError as exc:
-                return _err(describe_validation_error(method, exc), 400, method)
+                return _err(describe_validation_error(method, exc), 400, method), "bad_request"
         loop = asyncio.get_running_loop()
         try:
             # The handler's own deadline is the request timeout (its OVN transactions
@@ -157,16 +169,16 @@ class PluginApp:
                 self.request_timeout + deadline.ANSWER_GRACE + 1)
         except DriverError as exc:
             LOG.warning("%s refused: %s", method, exc)
-            return _err(str(exc), 200, method)
+            return _err(str(exc), 200, method), "refused"
         except asyncio.TimeoutError:
             LOG.error("%s timed out after %ss", method, self.request_timeout)
             return _err(f"{method} timed out after {self.request_timeout:g}s "
-                        "(is OVN Northbound reachable?)", 200, method)
+                        "(is OVN Northbound reachable?)", 200, method), "timeout"
         except Exception as exc:  # a bug: say so, but never a traceback or a 500
             LOG.exception("%s failed", method)
-            return _err(f"{method} failed: {type(exc).__name__}: {exc}", 200, method)
+            return _err(f"{method} failed: {type(exc).__name__}: {exc}", 200, method), "failed"
         LOG.debug("%s ok", method)
-        return _reply(result)
+        return _reply(result), "ok"
 
 
 def _within(seconds: float, call: Callable, *args):

@@ -60,3 +60,11 @@ def test_only_missing_jumps_are_added_and_no_chain_is_declared_with_them():
     every = missing_jumps("")
     assert every.count("-I ") == 5 and ":DOCKOVN" not in every
     assert missing_jumps(saved + "\n-A OUTPUT -m addrtype --dst-type LOCAL -j DOCKOVN-OUTPUT") == ""
+
+
+def test_host_only_ports_are_dropped_from_every_gateway_port_here_and_forwarded():
+    text = rules(4, [], [], host_only_tcp=(9476,))
+    assert "-A DOCKOVN-INPUT -i dgw+ -p tcp -m tcp --dport 9476 -j DROP" in text
+    forward = [l for l in text.splitlines() if l.startswith("-A DOCKOVN-FORWARD")]
+    drop = forward.index("-A DOCKOVN-FORWARD -i dgw+ -p tcp -m tcp --dport 9476 -j DROP")
+    assert drop < forward.index("-A DOCKOVN-FORWARD -i dgw+ -j ACCEPT")

@@ -6,7 +6,9 @@ host, whose kernel forgot addresses, routes and rules) makes it all again from t
 - the gateway port of network N is the OVS internal port ``dgw<N[:12]>`` with
   ``iface-id`` = N's localport and the subnets it routes (``OVS_SUBNETS``);
 - a container port's published ports are a JSON list on its own OVS Interface
-  (``OVS_PUBLISHED``), gone with it when the container leaves.
+  (``OVS_PUBLISHED``), gone with it when the container leaves;
+- TCP ports no container may reach (the metrics') are on the Open_vSwitch row
+  (``OVS_HOST_ONLY_PORTS``), set by the driver at start.
 The firewall (host/firewall.py) is always rewritten from that whole state.
 """
 
@@ -174,4 +176,6 @@ class GatewayPorts:
                 except (ValueError, TypeError) as exc:
                     LOG.warning("port %s: unreadable published ports (%s); skipped",
                                 port.name, exc)
-        firewall.apply(gateways, published, bridge_only=identifiers.OUTER_PREFIX)
+        closed = self.ovs.host_config().get(external_ids.OVS_HOST_ONLY_PORTS, "").split()
+        firewall.apply(gateways, published, bridge_only=identifiers.OUTER_PREFIX,
+                       host_only_tcp=tuple(int(p) for p in closed if p.isdigit()))

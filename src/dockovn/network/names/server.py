@@ -23,6 +23,7 @@ import logging
 import socket
 import struct
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -35,6 +36,7 @@ import dns.rdatatype
 import dns.reversename
 import dns.rrset
 
+from dockovn import metrics
 from dockovn.network.names.answer_cache import AnswerCache
 from dockovn.network.names.records import NameIndex
 
@@ -59,12 +61,15 @@ def answer(wire: bytes, source: str, lookup: Lookup, tcp: bool = False,
     """The reply to one query from ``source``; None for what is not a DNS query."""
     if len(wire) < 12 or wire[2] & 0x80:
         return None  # no header, or a response (QR set): answering it could loop
+    started = time.perf_counter()
     index, switches = lookup(source)
     if cache is not None and (hit := cache.get(index, switches, tcp, wire)) is not None:
+        metrics.observe_dns(started, hit)
         return hit
     reply = _answer(wire, index, switches, tcp)
     if cache is not None and reply is not None:
         cache.put(index, switches, tcp, wire, reply)
+    metrics.observe_dns(started, reply)
     return reply
 
 

@@ -27,6 +27,7 @@ import threading
 import time
 from typing import Callable
 
+from dockovn import metrics
 from dockovn.host.docker_engine import Attachment, DockerEngine, same_driver
 from dockovn.network import external_ids
 from dockovn.network.api import DRIVER_NAME
@@ -118,10 +119,11 @@ class NameSync:
             self._stop.wait(self.retry_seconds)
 
     def catch_up(self, engine: DockerEngine) -> None:
-        for net in engine.networks(self.driver_name):
-            self.name_network(net.id, net.name)
-        for att in engine.attachments():
-            self.name_port(att)
+        with metrics.counted_sync("names"):
+            for net in engine.networks(self.driver_name):
+                self.name_network(net.id, net.name)
+            for att in engine.attachments():
+                self.name_port(att)
 
     def on_event(self, engine: DockerEngine, event: dict) -> None:
         actor = event.get("Actor") or {}

@@ -22,6 +22,7 @@ import logging
 import threading
 from typing import Callable, Container
 
+from dockovn import metrics
 from dockovn.host.docker_engine import DockerEngine
 from dockovn.network import external_ids
 from dockovn.network.api import DRIVER_NAME
@@ -72,7 +73,8 @@ class NetworkReplicator:
                 continue
             try:
                 engine = engine or self.engine_factory()
-                self.reconcile(engine)
+                with metrics.counted_sync("networks"):
+                    self.reconcile(engine)
                 # A network seen missing once is looked at again on the next round.
                 last_state, idle = (None if self._missing else state), 0.0
             except Exception as exc:  # dockerd down or restarting: retry next round

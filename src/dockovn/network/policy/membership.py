@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from dockovn import metrics
 from dockovn.network import external_ids
 from dockovn.network.policy.manager import endpoint_ports, read_policies
 from dockovn.network.policy.model import (GROUP_PREFIX, LABEL_KEY, Policy, PolicyError,
@@ -99,7 +100,8 @@ class MembershipSync:
             if not connected(self.nb.api):
                 continue  # a stale cache would undo what others wrote meanwhile
             try:
-                self.sync_once()
+                with metrics.counted_sync("policy_membership"):
+                    self.sync_once()
                 last_seqno, idle = seqno, 0.0
                 self._last_error = ""
             except Exception as exc:  # NB went away mid-pass, a row vanished: next round

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from dockovn import metrics
 from dockovn.network.services.manager import Services
 from dockovn.ovsdb import connected
 
@@ -51,7 +52,8 @@ class BackendSync:
             if not connected(self.services.nb.api):
                 continue  # the cache may be stale; the reconnect moves the number
             try:
-                self.services.reconcile()
+                with metrics.counted_sync("service_backends"):
+                    self.services.reconcile()
                 last_seqno, idle = seqno, 0.0
                 self._last_error = ""
             except Exception as exc:  # NB went away mid-pass, a row vanished: next round

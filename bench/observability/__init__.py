@@ -1,0 +1,1 @@
+"""What watching the cluster costs the request path (`make bench-observability`)."""
