@@ -75,6 +75,8 @@ def test_prometheus_counts_what_each_host_did(mh, prometheus):
         controllers = per_host(mh, prometheus.query(
             'dockovn_daemon_up{daemon="ovn-controller"}'))
         assert controllers == {"h1": 1.0, "h2": 1.0}
+        assert per_host(mh, prometheus.query("dockovn_ovn_controller_sb_connected")) \
+            == {"h1": 1.0, "h2": 1.0}
         flows = per_host(mh, prometheus.query(
             'dockovn_daemon_coverage_events_total{daemon="ovs-vswitchd",event="flow_extract"}'))
         assert set(flows) == {"h1", "h2"} and all(v > 0 for v in flows.values()), flows

@@ -2,7 +2,8 @@
 
 Every OVS and OVN daemon counts events (``coverage/show``: flows installed, packets
 upcalled, database transactions...) and ovn-controller and ovn-northd time their main
-steps (``stopwatch/show``); a Raft member knows its role and term (``cluster/status``).
+steps (``stopwatch/show``); a Raft member knows its role and term (``cluster/status``),
+ovn-controller whether it is connected to the Southbound DB (``connection-status``).
 They say so over their control sockets. This collector finds the daemons running in
 the given run directories (by their pidfiles, as ``ovs-appctl -t NAME`` does) and asks
 each one, with a short timeout: a daemon that does not answer is left out of that
@@ -131,11 +132,17 @@ class DaemonCounters:
             "scrape to the next (one per election, won or not).", labels=["db"])
         up = GaugeMetricFamily("dockovn_daemon_up", "1 for a daemon that answered this "
                                "scrape.", labels=["daemon"])
+        sb = GaugeMetricFamily("dockovn_ovn_controller_sb_connected", "1 while this host's "
+                               "ovn-controller is connected to the Southbound DB.")
         for daemon in find_daemons(self.rundirs):
             text = appctl(daemon.control, "coverage/show")
             up.add_metric([daemon.name], 1.0 if text is not None else 0.0)
             for event, total in sorted(parse_coverage(text or "").items()):
                 coverage.add_metric([daemon.name, event], float(total))
+            if daemon.name == "ovn-controller":
+                status = appctl(daemon.control, "connection-status")
+                if status is not None:
+                    sb.add_metric([], 1.0 if status.strip() == "connected" else 0.0)
             if daemon.name in STOPWATCH_DAEMONS:
                 for name, stats in sorted(parse_stopwatches(
                         appctl(daemon.control, "stopwatch/show") or "").items()):
@@ -153,7 +160,7 @@ class DaemonCounters:
                     term.add_metric([db], float(raft[0]))
                     leader.add_metric([db], 1.0 if raft[1] else 0.0)
                     elections.add_metric([db], float(self._elections[db]))
-        yield from (up, coverage, samples, timing, term, leader, elections)
+        yield from (up, sb, coverage, samples, timing, term, leader, elections)
 
     def _count_election(self, db: str, term: int) -> None:
         last = self._terms.get(db)
