@@ -220,7 +220,7 @@ def test_observability_benchmark_runs_at_tiny_sizes(tmp_path):
     assert done.returncode == 0, f"stderr:\n{done.stderr[-4000:]}\nstdout:\n{done.stdout[-4000:]}"
     data = json.loads((tmp_path / "observability.json").read_text())
     assert all(len(data["samples_s"][phase]["container"]) == 2
-               for phase in ("quiet", "watched")), data["samples_s"]
+               for phase in ("quiet", "scraped", "watched")), data["samples_s"]
     assert data["scrape_s"] and data["page_updates"] >= 1
     assert not data["leftovers"], data["leftovers"]
     with open(tmp_path / "observability.png", "rb") as f:

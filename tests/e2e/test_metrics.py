@@ -6,6 +6,7 @@ tests/multihost/test_observability.py.)"""
 from __future__ import annotations
 
 import dns.message
+import docker as sdk
 import dns.query
 import pytest
 import requests
@@ -13,7 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dockovn.metrics.exporter import DEFAULT_ADDRESS
 from dockovn.network.names.service import DEFAULT_ADDRESS as NAME_SERVER
-from tests.e2e.test_overlay_single_host import container, endpoint_of, network, wait_bound
+from tests.e2e.test_overlay_single_host import (container, endpoint_of, network, unique,
+                                               wait_bound)
 from tests.support import wait
 
 pytestmark = pytest.mark.e2e
@@ -34,15 +36,19 @@ def value(samples, name: str, **labels) -> float:
 
 def test_a_container_shows_in_the_metrics(stack, client, nb, cleanup):
     before = scrape()
-    net = network(client, cleanup, "10.68.0.0/24")
+    net = client.networks.create(unique("met"), driver="dockovn", ipam=sdk.types.IPAMConfig(
+        driver="dockovn", pool_configs=[sdk.types.IPAMPool(subnet="10.68.0.0/24")]))
+    cleanup.append(net)
     c = container(client, cleanup, net)
     wait_bound(nb, endpoint_of(c, net))
     after = scrape()
-    for method in ("CreateNetwork", "CreateEndpoint", "Join", "RequestAddress"):
+    for method in ("NetworkDriver.CreateNetwork", "NetworkDriver.CreateEndpoint",
+                   "NetworkDriver.Join", "IpamDriver.RequestAddress"):
         assert value(after, "dockovn_plugin_requests_total", method=method, outcome="ok") \
             >= value(before, "dockovn_plugin_requests_total", method=method, outcome="ok") + 1, \
             method
-    assert value(after, "dockovn_plugin_request_duration_seconds_count", method="Join") >= 1
+    assert value(after, "dockovn_plugin_request_duration_seconds_count",
+                 method="NetworkDriver.Join") >= 1
     assert value(after, "dockovn_host_ports", network=net.name) == 1
     # its pool: the gateway's address and the container's
     assert value(after, "dockovn_pool_addresses_used", pool=_pool(after, "10.68.0.0/24"),
@@ -63,7 +69,8 @@ def test_a_container_shows_in_the_metrics(stack, client, nb, cleanup):
     assert wait.until(lambda: value(scrape(), "dockovn_host_ports", network=net.name) == 0,
                       10, what="the port gone from the gauge")
     done = scrape()
-    for method in ("Leave", "DeleteEndpoint", "ReleaseAddress"):
+    for method in ("NetworkDriver.Leave", "NetworkDriver.DeleteEndpoint",
+                   "IpamDriver.ReleaseAddress"):
         assert value(done, "dockovn_plugin_requests_total", method=method, outcome="ok") \
             >= value(before, "dockovn_plugin_requests_total", method=method, outcome="ok") + 1
     assert value(done, "dockovn_pool_addresses_used", pool=_pool(done, "10.68.0.0/24"),
@@ -72,8 +79,8 @@ def test_a_container_shows_in_the_metrics(stack, client, nb, cleanup):
 
 def test_refusals_and_name_queries_are_counted(stack, client, cleanup):
     def refusals(samples) -> float:
-        return value(samples, "dockovn_plugin_requests_total", method="CreateNetwork",
-                     outcome="refused")
+        return value(samples, "dockovn_plugin_requests_total",
+                     method="NetworkDriver.CreateNetwork", outcome="refused")
 
     def queries(samples) -> float:
         return sum(v for (name, _), v in samples.items()

@@ -49,7 +49,7 @@ def per_host(mh, values: dict[str, float]) -> dict[str, float]:
 
 def joins(mh, prometheus) -> dict[str, float]:
     return per_host(mh, prometheus.query(
-        'sum by (instance) (dockovn_plugin_requests_total{method="Join",outcome="ok"})'))
+        'sum by (instance) (dockovn_plugin_requests_total{method="NetworkDriver.Join",outcome="ok"})'))
 
 
 def test_prometheus_counts_what_each_host_did(mh, prometheus):
@@ -102,6 +102,7 @@ def ui(mh):
     proc = subprocess.Popen(
         ["ip", "netns", "exec", h1.ns, sys.executable, "-m", "dockovn", "ui",
          "--address", f"127.0.0.1:{UI_PORT}", "--ovs-db", h1.ovs_db, "--ovn-rundir", h1.dir,
+         "--docker-host", h1.docker_host, "--plugin-dir", h1.plugins,
          "--interval", "0.5", "--doctor-interval", "10"],
         stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
         cwd=multihost.REPO)
@@ -164,6 +165,10 @@ def test_the_page_shows_the_cluster_live_and_traces(mh, ui):
         waiting.until(lambda c: _container_on(c, "h2", later.name))
         assert chrome.execute_script("return window.dockovnMarker;") == 42
         browser.screenshot(chrome, "ui-new-container")
+        # doctor's findings for h1, all fine on a healthy cluster
+        waiting.until(lambda c: c.find_elements(By.CSS_SELECTOR, "#doctor .finding"))
+        failing = [e.text for e in chrome.find_elements(By.CSS_SELECTOR, "#doctor .sev-fail")]
+        assert not failing, failing
 
         # A policy shows in its table; a trace it stops names it.
         multihost.dockovn(mh.cluster.host("h1").ns, "policy", "create", "mh-ui", "--network",

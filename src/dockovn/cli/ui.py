@@ -13,9 +13,11 @@ from dockovn.diagnose.doctor import checkup
 from dockovn.diagnose.trace import run as tracing
 from dockovn.diagnose.trace.endpoints import TraceInputError
 from dockovn.diagnose.trace.report import as_dict
+from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST
 from dockovn.host.ovs import DEFAULT_OVS_DB
 from dockovn.metrics.exporter import parse_address
 from dockovn.ovn.sb import Southbound
+from dockovn.plugin.server import PLUGIN_DIR
 from dockovn.ui.server import Live, make_app
 from dockovn.ui.state import Sources, Watcher
 
@@ -30,11 +32,16 @@ from dockovn.ui.state import Sources, Watcher
               help="This host's Open vSwitch (its set-up, doctor's host checks, traces).")
 @click.option("--ovn-rundir", default="/var/run/ovn", show_default=True,
               help="ovn-controller's control socket (doctor's host checks).")
+@click.option("--docker-host", default=DEFAULT_DOCKER_HOST, show_default=True,
+              envvar="DOCKER_HOST", help="This host's dockerd (doctor's host checks).")
+@click.option("--plugin-dir", default=PLUGIN_DIR, show_default=True,
+              help="Where the driver's socket is (doctor's host checks).")
 @click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(0.2, 60),
               help="Seconds between reads of the cluster.")
-@click.option("--doctor-interval", default=15.0, show_default=True,
+@click.option("--doctor-interval", default=30.0, show_default=True,
               type=click.FloatRange(0, 3600), help="Seconds between doctor's runs (0: none).")
-def ui_command(address, nb, sb, ovs_db, ovn_rundir, interval, doctor_interval) -> None:
+def ui_command(address, nb, sb, ovs_db, ovn_rundir, docker_host, plugin_dir, interval,
+               doctor_interval) -> None:
     """Show the cluster live in a browser: hosts with their containers and networks,
     Raft members and the leader, doctor's findings, policies and services; trace a
     packet between two containers from the page."""
@@ -52,7 +59,8 @@ def ui_command(address, nb, sb, ovs_db, ovn_rundir, interval, doctor_interval) -
         console.print(f"[yellow]warning:[/] OVN Southbound at {sb_remote}: {exc}")
         sbc = None
     doctor = checkup.Config(nb=nb_remote, sb=sb_remote, ssl=ssl, ovs_db=ovs_db,
-                            ovn_rundir=ovn_rundir, probe_seconds=1.0) \
+                            ovn_rundir=ovn_rundir, docker_host=docker_host,
+                            plugin_dir=plugin_dir, probe_seconds=1.0) \
         if doctor_interval > 0 else None
     src = Sources(nbc, sbc, nb_remote, sb_remote, doctor)
 

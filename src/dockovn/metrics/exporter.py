@@ -41,11 +41,16 @@ def parse_address(text: str) -> tuple[str, int]:
 
 def metrics_app(registry: CollectorRegistry,
                 allow: Callable[[str], bool] = lambda peer: True) -> web.Application:
+    def scrape(peer: str) -> bytes | None:
+        # In a worker thread, ``allow`` too: it may ask the kernel through a library
+        # that runs an event loop of its own (pyroute2).
+        return generate_latest(registry) if allow(peer) else None
+
     async def metrics(request: web.Request) -> web.Response:
-        peer = request.remote or ""
-        if not allow(peer):
+        body = await asyncio.get_running_loop().run_in_executor(None, scrape,
+                                                                request.remote or "")
+        if body is None:
             return web.Response(status=403, text="metrics are not served to containers\n")
-        body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()

@@ -52,16 +52,19 @@ def policies(nb: Northbound) -> list[dict]:
 
 
 def read_cluster(src: Sources) -> dict:
-    """The page's picture, without doctor's findings (``Watcher`` adds those)."""
+    """The page's picture from the NB and SB caches (``Watcher`` adds the Raft roles and
+    doctor's findings, which ask servers and so are read less often)."""
     topo = topology.read(src.nb, src.sb).to_dict()
     return {
         "hosts": topo["hosts"], "networks": topo["networks"],
         "containers": topo["containers"], "services": topo["services"],
-        "southbound": topo["southbound"],
-        "raft": {"nb": raft_members(src.nb_remote, "OVN_Northbound"),
-                 "sb": raft_members(src.sb_remote, "OVN_Southbound")},
-        "policies": policies(src.nb),
+        "southbound": topo["southbound"], "policies": policies(src.nb),
     }
+
+
+def read_raft(src: Sources) -> dict:
+    return {"nb": raft_members(src.nb_remote, "OVN_Northbound"),
+            "sb": raft_members(src.sb_remote, "OVN_Southbound")}
 
 
 def doctor_findings(cfg: checkup.Config) -> list[dict]:
@@ -69,18 +72,23 @@ def doctor_findings(cfg: checkup.Config) -> list[dict]:
 
 
 class Watcher:
-    """Reads the cluster every ``interval`` seconds (doctor every ``doctor_interval``)
-    in a thread of its own and calls ``changed(state)`` when the picture differs from
-    the last one (so an idle cluster sends the page nothing)."""
+    """Reads the cluster every ``interval`` seconds, each member's Raft role every
+    ``raft_interval`` (a TLS connection to each) and doctor every ``doctor_interval``, in
+    a thread of its own, and calls ``changed(state)`` when the picture differs from the
+    last one (so an idle cluster sends the page nothing)."""
 
     def __init__(self, src: Sources, changed: Callable[[dict], None], interval: float = 1.0,
-                 doctor_interval: float = 15.0,
-                 read: Callable[[Sources], dict] = read_cluster):
-        self.src, self.changed, self.read = src, changed, read
+                 doctor_interval: float = 30.0, raft_interval: float = 5.0,
+                 read: Callable[[Sources], dict] = read_cluster,
+                 raft: Callable[[Sources], dict] = read_raft):
+        self.src, self.changed, self.read, self.read_raft = src, changed, read, raft
         self.interval, self.doctor_interval = interval, doctor_interval
+        self.raft_interval = raft_interval
         self.state: dict = {}
         self._findings: list[dict] = []
         self._doctor_at = 0.0
+        self._raft: dict = {}
+        self._raft_at = 0.0
         self._last = ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dockovn-ui", daemon=True)
@@ -94,6 +102,10 @@ class Watcher:
     def refresh(self) -> dict:
         """Read once now; the new state (also passed to ``changed`` if it differs)."""
         state = self.read(self.src)
+        if time.monotonic() >= self._raft_at:
+            self._raft_at = time.monotonic() + self.raft_interval
+            self._raft = self.read_raft(self.src)
+        state["raft"] = self._raft
         if self.src.doctor is not None and time.monotonic() >= self._doctor_at:
             self._doctor_at = time.monotonic() + self.doctor_interval
             try:

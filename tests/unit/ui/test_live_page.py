@@ -23,10 +23,11 @@ def test_the_watcher_passes_on_changes_only():
     pictures = iter([{"hosts": ["h1"]}, {"hosts": ["h1"]}, {"hosts": ["h1", "h2"]}])
     seen = []
     watcher = Watcher(Sources(None, None, "", "", doctor=None), seen.append,
-                      read=lambda _src: next(pictures))
+                      read=lambda _src: next(pictures), raft=lambda _src: {"nb": []})
     for _ in range(3):
         watcher.refresh()
-    assert seen == [{"hosts": ["h1"], "doctor": []}, {"hosts": ["h1", "h2"], "doctor": []}]
+    assert seen == [{"hosts": ["h1"], "raft": {"nb": []}, "doctor": []},
+                    {"hosts": ["h1", "h2"], "raft": {"nb": []}, "doctor": []}]
 
 
 @pytest.fixture
