@@ -16,6 +16,8 @@ import pytest
 
 from dockovn.host import links
 from dockovn.host.ovs import LocalSwitch
+from dockovn.metrics.exporter import DEFAULT_ADDRESS as DEFAULT_METRICS_ADDRESS
+from dockovn.metrics.exporter import parse_address
 from dockovn.network import external_ids
 from dockovn.network import identifiers
 
@@ -33,7 +35,8 @@ def test_plugin_socket_is_root_only_and_no_tcp_listener(stack):
     assert stat.S_ISSOCK(st.st_mode)
     assert st.st_uid == 0 and not st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_IROTH
     # The driver's process listens on no TCP port (the upstream one: 0.0.0.0:5000) but
-    # its name server's, on the link-local address only this host's containers use.
+    # its name server's, on the link-local address only this host's containers use, and
+    # its metrics', on this host's loopback (containers cannot reach it).
     inodes = {os.readlink(f"/proc/{driver.proc.pid}/fd/{fd}")
               for fd in os.listdir(f"/proc/{driver.proc.pid}/fd")}
     listening = {}
@@ -44,7 +47,9 @@ def test_plugin_socket_is_root_only_and_no_tcp_listener(stack):
                 listening[f"socket:[{fields[9]}]"] = fields[1]
     ours = {listening[i] for i in inodes & set(listening)}
     name_server = socket.inet_aton("169.254.53.53")[::-1].hex().upper() + ":0035"
-    assert ours <= {name_server}, ours
+    host, port = parse_address(DEFAULT_METRICS_ADDRESS)
+    metrics = socket.inet_aton(host)[::-1].hex().upper() + f":{port:04X}"
+    assert host == "127.0.0.1" and ours <= {name_server, metrics}, ours
 
 
 def test_spoofed_mac_and_ip_never_reach_the_peer(client, nb, cleanup):
