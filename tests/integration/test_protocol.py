@@ -108,7 +108,8 @@ def test_endpoint_lifecycle_rows_and_interfaces(plugin, nb, ovs):
     assert status == 200 and info["Value"]["veth"] == outer
 
     assert plugin.call("NetworkDriver.Leave", {"NetworkID": nid, "EndpointID": eid}) == (200, {})
-    assert veths_of(eid) == []
+    # The veth goes right after Leave's answer, off the request's clock
+    wait.until(lambda: veths_of(eid) == [], 5, what="the veth deleted after Leave")
     assert ovs.port(outer) is None or wait.until(lambda: ovs.port(outer) is None)
 
     assert plugin.call("NetworkDriver.DeleteEndpoint",
@@ -339,7 +340,9 @@ def test_a_retried_join_replaces_its_own_port(plugin, nb, ovs):
         assert ovs.port(taken).external_ids["iface-id"] == "someone-else"
         assert plugin.call("NetworkDriver.Leave", {"NetworkID": nid, "EndpointID": eid}) == \
             (200, {})
-        assert not links.exists(outer) and ovs.port(outer) is None
+        # (the veth goes right after Leave's answer, off the request's clock)
+        wait.until(lambda: not links.exists(outer) and ovs.port(outer) is None, 5,
+                   what="the veth and its OVS port gone after Leave")
     finally:
         ovs.unplug(taken)
         links.delete(taken)
