@@ -13,6 +13,7 @@ import pytest
 
 from dockovn.deploy import central, chassis, dockerd, driver_daemon, openvswitch
 from dockovn.host import links
+from dockovn.metrics import exporter as metrics_exporter
 from dockovn.network.names import service as names_service
 from dockovn.ovn.nb import Northbound
 
@@ -77,7 +78,9 @@ def stack(workdir):
                                      "--gc-interval", "0",
                                      # names and labels copied again from Docker this
                                      # often (60 s by default), so a test sees it happen
-                                     "--names-resync", str(NAMES_RESYNC)))
+                                     "--names-resync", str(NAMES_RESYNC),
+                                     # the default, said: tests/e2e/test_metrics.py reads it
+                                     "--metrics-address", metrics_exporter.DEFAULT_ADDRESS))
         started.append(driver.stop)
         driver.start()
         if dockerd.start():

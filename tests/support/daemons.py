@@ -77,9 +77,12 @@ class DriverProcess:
         os.makedirs(self.plugin_dir, exist_ok=True)
         log = open(self.log_path, "ab")
         self.log_start = log.tell()
+        # Metrics off unless asked for: drivers of different tests share this machine's
+        # loopback, and a test reading the default port must read its own driver's.
+        metrics = () if "--metrics-address" in self.args else ("--metrics-address", "")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dockovn", "-v", "driver", "--plugin-dir", self.plugin_dir,
-             *self.args], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+             *metrics, *self.args], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
 
         def ready() -> bool:
