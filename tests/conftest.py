@@ -79,7 +79,10 @@ def driver(workdir, nb_db, test_bridge):
         plugin_dir=os.path.join(workdir, "plugins"),
         log_path=os.path.join(workdir, "driver.log"),
         args=("--nb", nb_db.remote, "--bridge", test_bridge,
-              "--docker-host", f"unix://{workdir}/no-docker.sock", "--request-timeout", "5"),
+              "--docker-host", f"unix://{workdir}/no-docker.sock", "--request-timeout", "5",
+              # No name server: it would hold this machine's name-server address for the
+              # whole session, and the e2e driver (which serves names) could not have it.
+              "--dns-address", ""),
     ).start()
     yield proc
     proc.stop()
