@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import logging
+import errno
 import socket
 import struct
 import threading
@@ -285,30 +286,42 @@ def configure_gateway_port(name: str, address: str, subnets: list[str],
             raise LinkError(f"interface {name} did not appear (is ovs-vswitchd running?)")
         time.sleep(0.02)
     index = index[0]
-    try:
-        if mtu is not None:
-            ipr.link("set", index=index, mtu=mtu)
-        if link_local6:  # before the link is up: the kernel's own (the same) waits for DAD
-            have6 = {a.get_attr("IFA_ADDRESS")
-                     for a in ipr.get_addr(index=index, family=socket.AF_INET6)}
-            if link_local6 not in have6:
-                ipr.addr("add", index=index, address=link_local6, prefixlen=64,
-                         flags=IFA_F_NODAD)
-            _ipv6_forwarding()
-        ipr.link("set", index=index, state="up")
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=family)}
-        if address not in have:
-            ipr.addr("add", index=index, address=address,
-                     prefixlen=128 if family == socket.AF_INET6 else 32)
-        _route_localnet(name)
-        for subnet in subnets:
-            route = {"dst": subnet, "oif": index, "scope": 253}  # scope link
-            if (":" in subnet) == (":" in address):
-                route["prefsrc"] = address  # the host answers containers from the gateway
-            ipr.route("replace", **route)
-    except NetlinkError as exc:
-        raise LinkError(f"configuring {name}: {exc}") from exc
+    while True:
+        try:
+            _configure_gateway_port(ipr, index, name, address, subnets, mtu, link_local6)
+            return
+        except NetlinkError as exc:
+            # ENETDOWN: vswitchd took the port down again as it finished making it (seen
+            # right after a dockerd restart): bring it up and configure it again.
+            if exc.code != errno.ENETDOWN or time.monotonic() > deadline:
+                raise LinkError(f"configuring {name}: {exc}") from exc
+            time.sleep(0.05)
+
+
+def _configure_gateway_port(ipr, index: int, name: str, address: str, subnets: list[str],
+                            mtu: int | None, link_local6: str | None) -> None:
+    """One pass of configure_gateway_port's settings (NetlinkError as it comes)."""
+    if mtu is not None:
+        ipr.link("set", index=index, mtu=mtu)
+    if link_local6:  # before the link is up: the kernel's own (the same) waits for DAD
+        have6 = {a.get_attr("IFA_ADDRESS")
+                 for a in ipr.get_addr(index=index, family=socket.AF_INET6)}
+        if link_local6 not in have6:
+            ipr.addr("add", index=index, address=link_local6, prefixlen=64,
+                     flags=IFA_F_NODAD)
+        _ipv6_forwarding()
+    ipr.link("set", index=index, state="up")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=family)}
+    if address not in have:
+        ipr.addr("add", index=index, address=address,
+                 prefixlen=128 if family == socket.AF_INET6 else 32)
+    _route_localnet(name)
+    for subnet in subnets:
+        route = {"dst": subnet, "oif": index, "scope": 253}  # scope link
+        if (":" in subnet) == (":" in address):
+            route["prefsrc"] = address  # the host answers containers from the gateway
+        ipr.route("replace", **route)
 
 
 IFA_F_NODAD = 0x02  # linux/if_addr.h
