@@ -183,21 +183,13 @@ class DockerBench:
         for _ in range(trials):
             for kind in ("dockovn", "bridge"):
                 net = ["--net", self.net_name] if kind == "dockovn" else []
-                _, cid = self._run(*net)
-                returned = time.time()
-                try:
-                    answered = self._first_answer(self._pid(cid), outside_ip)
-                    if answered is None:
-                        self.results.failures.append(
-                            f"{kind}: no answer from outside within {PING_DEADLINE}s")
-                    else:
-                        getattr(self.results, f"egress_{kind}").append(answered - returned)
-                finally:
-                    self._remove(cid)
+                self._connect_trial(kind, net, outside_ip, None, series="egress",
+                                    peer="outside")
 
-    def _connect_trial(self, kind: str, net: list[str], peer_ip: str, watcher) -> None:
-        """One container: `docker run` returning to its first ping answered by the peer;
-        with ``watcher``, also the NB rows its start wrote."""
+    def _connect_trial(self, kind: str, net: list[str], peer_ip: str, watcher,
+                       series: str = "connect", peer: str = "the peer") -> None:
+        """One container: `docker run` returning to its first ping answered by the peer
+        (into ``<series>_<kind>``); with ``watcher``, also the NB rows its start wrote."""
         if watcher is not None:
             watcher.settle()
             watcher.start()
@@ -207,9 +199,9 @@ class DockerBench:
             answered = self._first_answer(self._pid(cid), peer_ip)
             if answered is None:
                 self.results.failures.append(
-                    f"{kind}: no answer from the peer within {PING_DEADLINE}s")
+                    f"{kind}: no answer from {peer} within {PING_DEADLINE}s")
             else:
-                getattr(self.results, f"connect_{kind}").append(answered - returned)
+                getattr(self.results, f"{series}_{kind}").append(answered - returned)
             if watcher is not None:
                 # The driver names the port from Docker's events a moment
                 # later: give it time before counting.

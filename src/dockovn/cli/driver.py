@@ -11,8 +11,8 @@ import socket
 
 import click
 
-from dockovn.cli.cloud import open_neutron, password_if_needed, underlay_options
 from dockovn import metrics
+from dockovn.cli.cloud import open_neutron, password_if_needed, underlay_options
 from dockovn.cli.common import host_connection
 from dockovn.host import firewall, links
 from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST, DockerEngine
