@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import logging
+import os
 import time
 import uuid
 from collections import Counter
@@ -37,12 +38,30 @@ from dockovn.ovsdb import internals
 from dockovn.ovn.port_groups import NewPortGroup, PortGroups
 
 from tests.support import wait
+from tests.support.daemons import nb_server
 from tests.support.ovsdb_proxy import OvsdbProxy
 
 pytestmark = pytest.mark.integration
 
 BARRIER = "dockovn-test:barrier"  # NB_Global key written to bring a client up to date
 _subnets = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def nb_db(workdir):
+    """An NB of this module's own. The session's driver watches the session's NB and
+    would run its own passes (service backends, policy groups) ahead of the call under
+    test, which then has nothing left to write and proves nothing."""
+    server = nb_server(os.path.join(workdir, "nb-lost-answers"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def nb(nb_db):
+    client = Northbound(nb_db.remote)
+    yield client
+    client.close()
 
 
 @pytest.fixture
@@ -62,9 +81,8 @@ def through(proxy):
 
 @pytest.fixture(autouse=True)
 def leave_nothing(nb):
-    """The NB server is the session's: what a test here made (all named "lost"; pools of
-    10.61/16) must not meet other modules' tests (a policy selecting by label anywhere
-    would find these ports)."""
+    """What a test here made (all named "lost"; pools of 10.61/16) must not meet the
+    module's other tests (a policy selecting by label anywhere would find these ports)."""
     yield
 
     def ours(table, row) -> bool:

@@ -67,10 +67,12 @@ def test_prometheus_counts_what_each_host_did(mh, prometheus):
                           what=f"Prometheus counting {want} Joins")
         ports = per_host(mh, prometheus.query(f'dockovn_host_ports{{network="{net.name}"}}'))
         assert ports == {"h1": 3.0, "h2": 2.0}
-        # the pool is cluster-wide: both hosts report the same 5 containers + gateway
-        used = per_host(mh, prometheus.query(
-            'dockovn_pool_addresses_used{subnet="10.90.91.0/24"}'))
-        assert used == {"h1": 6.0, "h2": 6.0}
+        # The pool is cluster-wide: both hosts report the same 5 containers + gateway,
+        # once each host's copy of NB has the other's last address (h1's last scrape
+        # may predate h2's last run).
+        assert wait.until(lambda: per_host(mh, prometheus.query(
+            'dockovn_pool_addresses_used{subnet="10.90.91.0/24"}')) == {"h1": 6.0, "h2": 6.0},
+            30, step=1, what="both hosts counting 6 addresses used in the pool")
         # OVS's and OVN's own counters, per host
         controllers = per_host(mh, prometheus.query(
             'dockovn_daemon_up{daemon="ovn-controller"}'))
