@@ -4,7 +4,9 @@ checked afterwards. The module switches the harness to the clustered central and
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import threading
 import time
 
@@ -189,6 +191,48 @@ def failover_under_load(mh, kill) -> dict:
         remove(net)
 
 
+def list_dbs_as(ns: str, files: tuple[str, str, str], remote: str) -> str:
+    return multihost.in_ns(ns, "timeout", "5", "ovsdb-client", "-p", files[0], "-c", files[1],
+                           "-C", files[2], "list-dbs", remote, check=False).stdout
+
+
+def test_a_hosts_certificate_is_neither_a_raft_member_nor_a_members_client(raft):
+    mh = raft
+    h1, first = mh.cluster.host("h1"), mh.cluster.members[0]
+    host = tuple(f"{h1.pki}/{n}.pem" for n in ("key", "cert", "ca"))
+    pki = f"{first.dir}/pki"
+    central = (f"{pki}/central-privkey.pem", f"{pki}/central-cert.pem",
+               f"{pki}/ca/controllerca/cacert.pem")
+    # Hosts talk to the relays: h1's certificate gets NB and SB there ...
+    for port, db in ((6641, "OVN_Northbound"), (6642, "OVN_Southbound")):
+        assert db in list_dbs_as(h1.ns, host, f"ssl:{first.ip}:{port}"), port
+    # ... and nothing from a member's own client ports, which the central's certificate
+    # (the control) is served on.
+    for port, db in ((6645, "OVN_Northbound"), (6646, "OVN_Southbound")):
+        assert db in list_dbs_as(first.ns, central, f"ssl:{first.ip}:{port}"), port
+        assert db not in list_dbs_as(h1.ns, host, f"ssl:{first.ip}:{port}"), port
+    # A member joining with h1's certificate never gets in.
+    d = os.path.join(h1.dir, "would-be-member")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    multihost.sh("ovsdb-tool", "join-cluster", f"{d}/nb.db", "OVN_Northbound",
+                 f"ssl:{h1.ip}:16643", f"ssl:{first.ip}:6643")
+    multihost.in_ns(h1.ns, "ovsdb-server", f"{d}/nb.db", "--detach", "--no-chdir",
+                    f"--pidfile={d}/nb.pid", f"--log-file={d}/nb.log", f"--unixctl={d}/nb.ctl",
+                    f"--remote=punix:{d}/nb.sock", f"--private-key={host[0]}",
+                    f"--certificate={host[1]}", f"--ca-cert={host[2]}")
+    try:
+        time.sleep(8)  # a real member is in after about a second
+        joiner = multihost.in_ns(h1.ns, "ovs-appctl", "-t", f"{d}/nb.ctl", "cluster/status",
+                                 "OVN_Northbound", check=False).stdout
+        assert "Status: joining cluster" in joiner, joiner
+        assert all(servers(cluster_status(mh, m)) == 3 for m in mh.cluster.members)
+    finally:
+        procs.stop(f"{d}/nb.pid")
+    with open(os.path.join(first.dir, "ovsdb-server-nb.log")) as f:
+        assert re.search(r"certificate verify failed|unknown ca|no certificate", f.read())
+
+
 def test_nb_leader_killed_under_load(raft):
     mh = raft
     victim = leader(mh)
@@ -206,7 +250,7 @@ def test_a_whole_member_killed_under_load_then_a_second_one(raft):
     victim = leader(mh)
 
     def kill_member(member):
-        for daemon in ("ovn-northd", "ovnsb_db", "ovnnb_db"):
+        for daemon in ("ovn-northd", "ovnsb_db", "ovnnb_db", "ovnnb_relay", "ovnsb_relay"):
             pid = procs.read_pid(member.pidfile(daemon))
             if pid:
                 multihost.sh("kill", "-9", str(pid), check=False)

@@ -227,7 +227,7 @@ def central_args(cluster: Cluster, member: Member | None = None) -> list[str]:
     member = member or cluster.members[0]
     d = member.dir
     args = ["--rundir", d, "--dbdir", d, "--logdir", d, "--nb-addr", member.ip,
-            "--sb-addr", member.ip]
+            "--sb-addr", member.ip, "--address", ",".join(m.ip for m in cluster.members)]
     if cluster.clustered:
         args += ["--cluster-local", member.ip]
     return args
@@ -252,19 +252,27 @@ def _central(cluster: Cluster) -> None:
             start_member(cluster, member, join=False)
 
 
+def join_token(cluster: Cluster) -> str:
+    """`dockovn central join-token` on the first member."""
+    first = cluster.members[0]
+    return dockovn(first.ns, "central", "join-token", "-q",
+                   *central_args(cluster, first)).stdout.strip()
+
+
 def _host(cluster: Cluster, host: Host) -> None:
     d = host.dir
     os.makedirs(host.plugins, exist_ok=True)
-    bundle = os.path.join(d, "bundle.tar.gz")
-    dockovn(cluster.central_ns, "central", "issue-cert", host.name, "--out", bundle,
-            *central_args(cluster), "--address", ",".join(m.ip for m in cluster.members))
-    # As a user runs it; this host's dockerd reads its own daemon.json, and the
-    # central's namespace plays the host's upstream DNS server (no internet here).
-    dockovn(host.ns, "host", "setup", "--bundle", bundle, "--pki-dir", host.pki,
+    # As a user runs it: one command with the central's token, over the host's network
+    # (its address on the NIC for now); this host's dockerd reads its own daemon.json, and
+    # the central's namespace plays the host's upstream DNS server (no internet here).
+    in_ns(host.ns, "ip", "addr", "add", f"{host.ip}/24", "dev", "ul0")
+    dockovn(host.ns, "host", "join", join_token(cluster), cluster.members[0].ip,
+            "--hostname", host.name, "--pki-dir", host.pki,
             "--encap-ip", host.ip, "--ovs-rundir", d, "--ovs-dbdir", d, "--ovs-logdir", d,
             "--ovn-rundir", d, "--ovn-logdir", d, "--docker-config", host.daemon_json,
             "--dns-upstream", CENTRAL_IP)
-    # The underlay port and the tunnel IP live on br-phy (userspace tunnelling).
+    # The underlay port and the tunnel IP move to br-phy (userspace tunnelling).
+    in_ns(host.ns, "ip", "addr", "del", f"{host.ip}/24", "dev", "ul0")
     host.vsctl("--may-exist", "add-br", "br-phy", "--", "set", "Bridge", "br-phy",
                "datapath_type=netdev", "--", "--may-exist", "add-port", "br-phy", "ul0")
     in_ns(host.ns, "ip", "addr", "add", f"{host.ip}/24", "dev", "br-phy")
@@ -413,7 +421,8 @@ def teardown() -> None:
         for daemon in ("driver", "ovn-controller", "ovs-vswitchd", "ovsdb-server"):
             _stop_pidfile(os.path.join(d, f"{daemon}.pid"))
     for central in sorted(glob.glob(os.path.join(BASE, "central*"))):
-        for daemon in ("ovn-northd", "ovnnb_db", "ovnsb_db", "upstream-dns"):
+        for daemon in ("dockovn-identities", "ovnnb_relay", "ovnsb_relay", "ovn-northd",
+                       "ovnnb_db", "ovnsb_db", "upstream-dns"):
             _stop_pidfile(os.path.join(central, f"{daemon}.pid"))
     remove_leftovers(BASE, PREFIX)
 

@@ -22,7 +22,7 @@ ALLOWED = {
     "ui": {"diagnose", "network", "ovn"},
     "balancer": {"network", "ovn"},
     "network": {"ovn", "host", "cloud"},
-    "deploy": {"host"},
+    "deploy": {"host", "ovn"},
     "ovn": set(),
     "host": set(),
     "cloud": set(),

@@ -1,4 +1,5 @@
-"""`dockovn central start|stop|status`: OVN NB/SB databases and ovn-northd."""
+"""`dockovn central start|stop|status|leave|issue-cert`: OVN NB/SB databases,
+ovn-northd and the identity service (joins, tokens, revocation: ``cli/identities.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import click
 from rich.table import Table
 
 from dockovn.cli.common import console, err_console, friendly_errors, status_table
-from dockovn.deploy import central, pki
+from dockovn.deploy import central
+from dockovn.deploy.pki import admin
 
 _defaults = central.CentralConfig()
 
@@ -38,6 +40,11 @@ def central_options(fn):
         click.option("--election-timer", default=None, type=click.IntRange(100, 600000),
                      help="Raft election timer in ms, set when the cluster is created "
                           "[default: OVSDB's 1000]."),
+        click.option("--address", default=None,
+                     help="The central's address(es) as hosts reach them, a,b,c for several "
+                          "members [default: --nb-addr/--sb-addr]: what joins answer."),
+        click.option("--join-port", default=_defaults.join_port, show_default=True,
+                     help="The identity service's HTTPS port (host joins)."),
         click.option("--insecure-tcp", is_flag=True,
                      help="Listen on plain TCP without authentication (anyone reaching the "
                           "port can rewrite OVN's state)."),
@@ -63,9 +70,9 @@ def start(**kwargs) -> None:
     started = central.start(cfg)
     console.print(f"OVN central {'started' if started else 'already running'}: "
                   f"NB {cfg.listen('nb')}, SB {cfg.listen('sb')}")
-    if cfg.ssl:
-        console.print("hosts join with a bundle: dockovn central issue-cert HOST --out "
-                      "HOST.tar.gz, then on HOST: dockovn host setup --bundle HOST.tar.gz "
+    if cfg.ssl and cfg.own_pki:
+        console.print("hosts join with one command: print the token with `dockovn central "
+                      "join-token`, then on each host: dockovn host join TOKEN ADDRESS "
                       "--encap-ip IP")
 
 
@@ -73,13 +80,11 @@ def start(**kwargs) -> None:
 @click.argument("host")
 @click.option("--out", "out_path", default=None,
               help="Where to write the bundle [default: ./HOST.tar.gz].")
-@click.option("--address", default=None,
-              help="The central's address(es) as hosts reach them, a,b,c for several "
-                   "[default: --nb-addr/--sb-addr].")
 @central_options
 @friendly_errors
-def issue_cert(host: str, out_path: str | None, address: str | None, **kwargs) -> None:
-    """Issue HOST's certificate and write the bundle `host setup --bundle` installs.
+def issue_cert(host: str, out_path: str | None, **kwargs) -> None:
+    """Issue HOST's key and certificate, trust it, and write the bundle `host setup
+    --bundle` installs (`host join` does the same without carrying a key around).
 
     HOST becomes the host's chassis name (its OVS system-id); the Southbound DB lets
     that certificate change only that chassis' rows.
@@ -88,8 +93,8 @@ def issue_cert(host: str, out_path: str | None, address: str | None, **kwargs) -
     if not cfg.ssl:
         raise click.UsageError("the central listens on plain TCP (--insecure-tcp): no "
                                "certificates to issue")
-    nb, sb = central.client_remotes(cfg, address)
-    bundle = pki.issue_bundle(cfg.pki, host, nb, sb)
+    nb, sb = central.client_remotes(cfg, cfg.address)
+    bundle = admin.issue_bundle(cfg.pki, cfg.sock("sb"), host, nb, sb)
     out_path = out_path or f"{host}.tar.gz"
     fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import click
 
 from dockovn.cli.common import console, err_console, friendly_errors, status_table
-from dockovn.deploy import chassis, docker_dns, dockerd, pki
+import socket
+
+from dockovn.deploy import chassis, docker_dns, dockerd
+from dockovn.deploy.pki import bundle as pki_bundle
+from dockovn.deploy.pki import join as pki_join
 from dockovn.network.names.service import DEFAULT_ADDRESS as DEFAULT_DNS_ADDRESS
 from dockovn.deploy.openvswitch import OvsPaths
 from dockovn.ovsdb import SslFiles
@@ -35,11 +39,61 @@ def host_group() -> None:
     """This host's Open vSwitch and ovn-controller."""
 
 
+PKI_DIR = "/etc/dockovn/pki"
+
+
+def joining_options(fn):
+    """What `host setup` and `host join` share: the tunnel and names across hosts."""
+    for opt in reversed([
+        click.option("--encap-ip", required=True, help="This host's tunnel endpoint address."),
+        click.option("--encap-type", type=click.Choice(["geneve", "vxlan"]), default="geneve",
+                     show_default=True),
+        click.option("--docker-config", default=docker_dns.DAEMON_JSON, show_default=True,
+                     help="dockerd's daemon.json: names across hosts put dockovn's name "
+                          "server first in its `dns` list (other settings are kept)."),
+        click.option("--dns-upstream", multiple=True,
+                     help="Name servers for everything else [default: daemon.json's own "
+                          "`dns`, else the host's resolv.conf]. Repeatable."),
+        click.option("--dns-address", default=DEFAULT_DNS_ADDRESS, show_default=True,
+                     help="dockovn's name server on this host (the driver's --dns-address)."),
+        click.option("--no-names", is_flag=True,
+                     help="Leave daemon.json alone (no names across hosts)."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+@host_group.command("join")
+@click.argument("token")
+@click.argument("central_address", metavar="CENTRAL")
+@click.option("--hostname", default=None,
+              help="This host's name in OVN, its chassis and certificate CN "
+                   "[default: the machine's].")
+@click.option("--pki-dir", default=PKI_DIR, show_default=True,
+              help="Where this host's key and certificate live.")
+@joining_options
+@host_options
+@friendly_errors
+def join(token, central_address, hostname, pki_dir, docker_config, dns_upstream, dns_address,
+         no_names, **kwargs) -> None:
+    """Join the central at CENTRAL (ADDR or ADDR:PORT of its identity service) with the
+    TOKEN `dockovn central join-token` printed, then set the host up (idempotent).
+
+    The central is checked against the token's CA digest before anything is sent or
+    changed; this host's key is made here and never leaves it.
+    """
+    name = hostname or socket.gethostname()
+    installed = pki_join.join_central(pki_dir, token, central_address, name)
+    console.print(f"joined as {installed.chassis}: NB {installed.nb}, SB {installed.sb}")
+    _setup(installed.files, installed.chassis, "", installed.nb, installed.sb, docker_config,
+           dns_upstream, dns_address, no_names, hostname=hostname, **kwargs)
+
+
 @host_group.command("setup")
 @click.option("--bundle", default=None, type=click.Path(exists=True, dir_okay=False),
               help="What `dockovn central issue-cert HOST` wrote: CA, this host's "
-                   "certificate and the central's addresses (SSL; the default way).")
-@click.option("--pki-dir", default="/etc/dockovn/pki", show_default=True,
+                   "certificate and the central's addresses (or use `host join`).")
+@click.option("--pki-dir", default=PKI_DIR, show_default=True,
               help="Where --bundle's files are installed.")
 @click.option("--central", default=None,
               help="Central address(es) (a,b,c for a Raft cluster) [default: the bundle's]; "
@@ -48,21 +102,10 @@ def host_group() -> None:
 @click.option("--insecure-tcp", is_flag=True,
               help="Bare --central addresses mean plain TCP (a central started with "
                    "--insecure-tcp).")
-@click.option("--encap-ip", required=True, help="This host's tunnel endpoint address.")
-@click.option("--encap-type", type=click.Choice(["geneve", "vxlan"]), default="geneve",
-              show_default=True)
 @click.option("--nb", default=None, help="NB connection string (default: from --central, port 6641).")
 @click.option("--sb", default=None, help="SB connection string (default: from --central, port 6642).")
 @click.option("--hostname", default=None, help="This host's name in OVN (default: the machine's).")
-@click.option("--docker-config", default=docker_dns.DAEMON_JSON, show_default=True,
-              help="dockerd's daemon.json: names across hosts put dockovn's name server "
-                   "first in its `dns` list (other settings are kept).")
-@click.option("--dns-upstream", multiple=True,
-              help="Name servers for everything else [default: daemon.json's own `dns`, "
-                   "else the host's resolv.conf]. Repeatable.")
-@click.option("--dns-address", default=DEFAULT_DNS_ADDRESS, show_default=True,
-              help="dockovn's name server on this host (the driver's --dns-address).")
-@click.option("--no-names", is_flag=True, help="Leave daemon.json alone (no names across hosts).")
+@joining_options
 @click.option("--ssl-key", default=None, help="Private key (ovs-pki): talk to central over SSL.")
 @click.option("--ssl-cert", default=None, help="This host's certificate.")
 @click.option("--ssl-ca", default=None, help="CA certificate central's is checked against.")
@@ -79,15 +122,22 @@ def setup(ssl_key, ssl_cert, ssl_ca, bundle, pki_dir, central, nb, sb, docker_co
     ssl = SslFiles(ssl_key, ssl_cert, ssl_ca) if given else None
     name = None
     if bundle:
-        installed = pki.install_bundle(bundle, pki_dir)
+        installed = pki_bundle.install_file(bundle, pki_dir)
         ssl, name = installed.files, installed.chassis
         if not central:
             nb, sb = nb or installed.nb, sb or installed.sb
     if not (central or (nb and sb)):
-        raise click.UsageError("say where the central is: --bundle (from `dockovn central "
-                               "issue-cert`), --central ADDR, or --central local")
-    result = chassis.setup(_config(ssl=ssl, chassis=name, central=central or "",
-                                   nb=nb, sb=sb, **kwargs))
+        raise click.UsageError("say where the central is: `dockovn host join TOKEN CENTRAL`, "
+                               "--bundle (from `dockovn central issue-cert`), --central ADDR, "
+                               "or --central local")
+    _setup(ssl, name, central or "", nb, sb, docker_config, dns_upstream, dns_address,
+           no_names, **kwargs)
+
+
+def _setup(ssl, name, central, nb, sb, docker_config, dns_upstream, dns_address, no_names,
+           **kwargs) -> None:
+    result = chassis.setup(_config(ssl=ssl, chassis=name, central=central, nb=nb, sb=sb,
+                                   **kwargs))
     for key, value in result.settings.items():
         console.print(f"  {key} = {value}")
     console.print("host ready: ovn-controller running, br-int present")

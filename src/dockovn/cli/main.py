@@ -12,6 +12,7 @@ from dockovn.cli.doctor import doctor_command
 from dockovn.cli.driver import driver_command
 from dockovn.cli.gc import gc
 from dockovn.cli.host import host_group
+from dockovn.cli.identities import COMMANDS as IDENTITY_COMMANDS
 from dockovn.cli.ls import ls
 from dockovn.cli.metrics import metrics_command
 from dockovn.cli.policy import policy_group
@@ -38,6 +39,8 @@ for command in (central_group, host_group, driver_command, doctor_command, up, d
                 service_group, policy_group, trace_command, topology_command, vm_group,
                 metrics_command, ui_command):
     cli.add_command(command)
+for command in IDENTITY_COMMANDS:
+    central_group.add_command(command)
 
 
 def main() -> None:

@@ -3,20 +3,26 @@
 File names match Debian's ovn-ctl, so `ovn-nbctl`/`ovn-sbctl` find the DBs
 with no flags and a central started either way is recognised as running.
 
-Secure by default: NB and SB listen with SSL only (``pssl:``), with certificates
-from the central's own CA (``deploy/pki.py``, made on first start), and every
-client must present a certificate that CA signed. The SB listener carries
+Secure by default: NB and SB listen with SSL only (``pssl:``) with the central's
+certificate (``deploy/pki``, made on first start), and accept only the hosts in the
+central's trust list (and the central itself). The SB listener carries
 ``role=ovn-controller``: a chassis may change only its own rows. ovn-northd and
-local tools use the unix sockets. Plain TCP only with ``insecure_tcp``.
+local tools use the unix sockets. Plain TCP only with ``insecure_tcp``. Beside them
+runs the identity service: it keeps the trust list's file current and lets hosts
+join (``deploy/pki/service.py``).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import subprocess
 from dataclasses import dataclass
 
-from dockovn.deploy import pki, procs, raft
+import sys
+
+from dockovn.deploy import procs, raft, relay
+from dockovn.deploy.pki import authority, join, trusted_hosts
 from dockovn.ovsdb import SslFiles
 
 SCHEMAS = {"nb": "/usr/share/ovn/ovn-nb.ovsschema", "sb": "/usr/share/ovn/ovn-sb.ovsschema"}
@@ -45,6 +51,9 @@ class CentralConfig:
     cluster_local: str | None = None
     cluster_join: str | None = None
     election_timer: int | None = None
+    # Where hosts reach the central (a,b,c for several members): what joins answer.
+    address: str | None = None
+    join_port: int = join.PORT
 
     @property
     def clustered(self) -> bool:
@@ -55,17 +64,40 @@ class CentralConfig:
         return not self.insecure_tcp
 
     @property
+    def relayed(self) -> bool:
+        """Hosts reach a clustered central through relays (``deploy/relay.py``) when the
+        central keeps its own identities: members then trust only the central's CA."""
+        return self.clustered and self.ssl and self.own_pki
+
+    def member_port(self, which: str) -> int:
+        """A member's client port for the other members' northd and the relays."""
+        return (self.nb_port if which == "nb" else self.sb_port) + relay.MEMBER_PORT_OFFSET
+
+    @property
     def pki(self) -> str:
         return self.pki_dir or os.path.join(self.dbdir, "pki")
 
+    @property
+    def own_pki(self) -> bool:
+        """True unless the operator brought the servers' SSL files (--ssl-*)."""
+        return not any((self.ssl_key, self.ssl_cert, self.ssl_ca))
+
     def ssl_files(self) -> SslFiles:
-        """The servers' SSL files: the ones given, else the central CA's (made if missing)."""
+        """The servers' SSL files: the ones given, else the central's certificate with the
+        trusted hosts' file as what clients are checked against (made if missing)."""
         given = [f for f in (self.ssl_key, self.ssl_cert, self.ssl_ca) if f]
         if given and len(given) != 3:
             raise procs.SetupError("--ssl-key, --ssl-cert and --ssl-ca go together")
         if given:
             return SslFiles(self.ssl_key, self.ssl_cert, self.ssl_ca)
-        return pki.central_files(self.pki)
+        files = authority.central_files(self.pki)
+        return SslFiles(files.key, files.cert, trusted_hosts.ensure(self.pki))
+
+    def member_ssl_files(self) -> SslFiles:
+        """A relayed member's: the central's certificate, and only the central's CA."""
+        files = self.ssl_files()
+        return SslFiles(files.key, files.cert, authority.ca_cert(self.pki)) \
+            if self.relayed else files
 
     def insecure_warning(self) -> str | None:
         """What to tell the user when plain TCP listens beyond loopback."""
@@ -130,8 +162,10 @@ def _start_db(cfg: CentralConfig, which: str, ssl: SslFiles | None) -> bool:
         f"--log-file={os.path.join(cfg.logdir, f'ovsdb-server-{which}.log')}",
         f"--remote=punix:{cfg.sock(which)}",
         # Listening addresses live in the DB (NB_Global/SB_Global connections),
-        # as with ovn-ctl, so set-connection keeps working.
-        f"--remote=db:{DB_NAMES[which]},{GLOBAL_TABLES[which]},connections",
+        # as with ovn-ctl, so set-connection keeps working; behind relays, those are
+        # the relays' and a member listens for the other members only.
+        f"--remote=pssl:{cfg.member_port(which)}:{_bracket(cfg.cluster_local)}" if cfg.relayed
+        else f"--remote=db:{DB_NAMES[which]},{GLOBAL_TABLES[which]},connections",
         f"--unixctl={cfg.ctl(which)}",
         # The central's own files, on the command line: a member joining a cluster has
         # to speak SSL to the others before its copy of the DB holds anything.
@@ -139,6 +173,10 @@ def _start_db(cfg: CentralConfig, which: str, ssl: SslFiles | None) -> bool:
           if ssl else []),
     ], f"starting the OVN {which.upper()} database", env=cfg.env)
     return True
+
+
+def _bracket(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
 
 
 def _configure_db(cfg: CentralConfig, which: str, ssl: SslFiles | None) -> None:
@@ -156,7 +194,7 @@ def start(cfg: CentralConfig = CentralConfig()) -> bool:
     """Start what is not running and (re)apply the listening addresses. True if anything started."""
     for d in (cfg.rundir, cfg.logdir, cfg.dbdir):
         os.makedirs(d, exist_ok=True)
-    ssl = cfg.ssl_files() if cfg.ssl else None
+    ssl = cfg.member_ssl_files() if cfg.ssl else None
     # A member of an existing cluster (joining, or started again) finds NB_Global and
     # SB_Global, listeners included, in the replicated databases: only the member that
     # creates the cluster writes them (a restarted member may still be catching up).
@@ -184,7 +222,53 @@ def start(cfg: CentralConfig = CentralConfig()) -> bool:
         with open(remotes_file, "w") as f:
             f.write(nb_db)
         started = True
+    if cfg.relayed:
+        for which in ("nb", "sb"):
+            started = relay.start(cfg.rundir, cfg.logdir, which, _members(cfg, which, "ssl"),
+                                  cfg.ssl_files(), cfg.env) or started
+    if ssl and cfg.own_pki:
+        started = _start_identities(cfg) or started
     return started
+
+
+def _identities_pidfile(cfg: CentralConfig) -> str:
+    return cfg.pidfile("dockovn-identities")
+
+
+def identities_args(cfg: CentralConfig) -> list[str]:
+    """`dockovn central identity-service` for this central (its own process)."""
+    nb, sb = ("", "")
+    if cfg.address or not {cfg.nb_addr, cfg.sb_addr} & {"0.0.0.0", "::"}:
+        nb, sb = client_remotes(cfg, cfg.address)
+    listen = cfg.nb_addr if cfg.nb_addr not in ("0.0.0.0", "::") else ""
+    # The servers that check hosts' certificates: re-read the file, drop revoked sessions.
+    ctls = [relay.ctl(cfg.rundir, w) if cfg.relayed else cfg.ctl(w) for w in ("nb", "sb")]
+    return ["--pki-dir", cfg.pki, "--sb", f"unix:{cfg.sock('sb')}",
+            "--ctl", ctls[0], "--ctl", ctls[1],
+            "--listen", f"[{listen}]:{cfg.join_port}" if ":" in listen
+            else f"{listen}:{cfg.join_port}",
+            "--nb-remote", nb, "--sb-remote", sb, "--pidfile", _identities_pidfile(cfg)]
+
+
+def _start_identities(cfg: CentralConfig) -> bool:
+    pidfile = _identities_pidfile(cfg)
+    if procs.running(pidfile):
+        return False
+    log_path = os.path.join(cfg.logdir, "dockovn-identities.log")
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "dockovn", "central", "identity-service",
+                                 *identities_args(cfg)],
+                                stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise procs.SetupError(f"the identity service exited with {proc.returncode}; "
+                                   f"see {log_path}")
+        return procs.running(pidfile) is not None
+
+    procs.wait_for(ready, 30, "the central's identity service")
+    return True
 
 
 def _northd_nb(cfg: CentralConfig, ssl: SslFiles | None) -> str:
@@ -194,12 +278,18 @@ def _northd_nb(cfg: CentralConfig, ssl: SslFiles | None) -> str:
     and SB's role-based access keeps applying to everyone else)."""
     if not cfg.clustered:
         return f"unix:{cfg.sock('nb')}"
-    procs.wait_for(lambda: raft.status(cfg.ctl("nb"), "nb").status == "cluster member", 60,
-                   "this member to be in the NB cluster")
-    scheme = "ssl" if ssl else "tcp"
+    return _members(cfg, "nb", "ssl" if ssl else "tcp")
+
+
+def _members(cfg: CentralConfig, which: str, scheme: str) -> str:
+    """Every member's client address for ``which`` (its member port behind relays)."""
+    procs.wait_for(lambda: raft.status(cfg.ctl(which), which).status == "cluster member", 60,
+                   f"this member to be in the {which.upper()} cluster")
+    port = cfg.member_port(which) if cfg.relayed else \
+        (cfg.nb_port if which == "nb" else cfg.sb_port)
     members = [srv.split(" at ", 1)[1].removesuffix(" (self)")
-               for srv in raft.status(cfg.ctl("nb"), "nb").servers]
-    return ",".join(f"{scheme}:{m.split(':', 1)[1].rsplit(':', 1)[0]}:{cfg.nb_port}"
+               for srv in raft.status(cfg.ctl(which), which).servers]
+    return ",".join(f"{scheme}:{m.split(':', 1)[1].rsplit(':', 1)[0]}:{port}"
                     for m in sorted(members))
 
 
@@ -232,6 +322,8 @@ def client_remotes(cfg: CentralConfig, address: str | None = None) -> tuple[str,
 
 
 def stop(cfg: CentralConfig = CentralConfig()) -> None:
+    procs.stop(_identities_pidfile(cfg))
+    relay.stop(cfg.rundir)
     procs.stop(cfg.pidfile("ovn-northd"))
     procs.stop(cfg.pidfile("ovnsb_db"))
     procs.stop(cfg.pidfile("ovnnb_db"))
@@ -244,6 +336,9 @@ def status(cfg: CentralConfig = CentralConfig()) -> list[procs.Status]:
         procs.Status("OVN Southbound DB", procs.running(cfg.pidfile("ovnsb_db"), "ovsdb-server"),
                      cfg.listen("sb")),
         procs.Status("ovn-northd", procs.running(cfg.pidfile("ovn-northd"), "ovn-northd")),
+        *(relay.status(cfg.rundir) if cfg.relayed else []),
+        *([procs.Status("identity service", procs.running(_identities_pidfile(cfg)),
+                        f"joins on port {cfg.join_port}")] if cfg.ssl and cfg.own_pki else []),
     ]
 
 

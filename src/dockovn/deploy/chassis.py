@@ -11,7 +11,8 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 
-from dockovn.deploy import openvswitch, pki, procs
+from dockovn.deploy import openvswitch, procs
+from dockovn.deploy.pki import certs
 from dockovn.deploy.openvswitch import OvsPaths
 from dockovn.host.ovs import LocalSwitch
 from dockovn.ovsdb import SslFiles
@@ -47,7 +48,7 @@ class HostConfig:
     ovn_logdir: str = "/var/log/ovn"
     bridge: str = "br-int"
     hostname: str | None = None  # the chassis' name in OVN (default: the machine's)
-    ssl: SslFiles | None = None  # talk to central over SSL with these ovs-pki files
+    ssl: SslFiles | None = None  # talk to central over SSL with these files
     chassis: str | None = None   # the OVS system-id to use (a bundle's certificate CN)
     insecure_tcp: bool = False   # bare --central addresses mean plain TCP
     central_rundir: str = "/var/run/ovn"  # where a local central's sockets are
@@ -97,7 +98,7 @@ def setup(cfg: HostConfig) -> SetupResult:
     sb_remote, nb_remote = cfg.sb_remote, cfg.nb_remote  # refuse bad input before any change
     # Over SSL the chassis is named after its certificate: the Southbound's RBAC lets a
     # chassis write only the rows of the chassis its certificate's CN names.
-    chassis = cfg.chassis or (pki.certificate_cn(cfg.ssl.cert) if cfg.ssl else None)
+    chassis = cfg.chassis or (certs.certificate_cn(cfg.ssl.cert) if cfg.ssl else None)
     openvswitch.start(cfg.ovs)
     if cfg.ssl:
         # ovn-controller takes its SSL files from OVS's SSL row; so does dockovn's driver.

@@ -56,6 +56,15 @@ What is used, why no public API does it, and what breaks if it changes:
     again and a timed-out transaction already sent is reported "nothing was changed"
     though it may still apply; or, the lock not held, every transaction fails.
 
+``Transaction.get_error() == "no error details available"`` (python-ovs)
+    refused_whole: python-ovs turns a JSON-RPC error answered to a whole "transact"
+    (not an error of one of its operations) into status ERROR and keeps nothing of it.
+    An OVSDB relay answers so ("canceled") when it loses the member it forwarded the
+    transaction to: the outcome is unknown, exactly as when the connection drops, so
+    the replaced commit_block answers "try again" and ovsdbapp re-runs the commands on
+    the refreshed cache (every dockovn write is idempotent). If it changes: such writes
+    fail with "OVSDB Error" during a central member's failure instead of being re-run.
+
 ``RuntimeError("OVS transaction timed out")`` (ovsdbapp)
     gave_up_retrying: how do_commit says it stopped re-running a transaction the server
     kept answering "try again" (a Raft election); there is no exception class for it.
@@ -139,12 +148,15 @@ def release_lock_while_waiting(txn, lock, on_sent: Callable[[], None]) -> None:
     """Make ``txn.commit_block()``, which ovsdbapp's do_commit calls right after
     ``pre_commit(txn)``, python-ovs's own loop except that ``lock`` (the connection's,
     held once by this, the connection's, thread) is let go while it waits for the
-    server, and that ``on_sent()`` is called once the transaction is on its way. The
-    IDL does not change meanwhile: only this thread runs it."""
+    server, that ``on_sent()`` is called once the transaction is on its way, and that a
+    transaction refused whole (``refused_whole``) comes back "try again". The IDL does
+    not change meanwhile: only this thread runs it."""
 
     def commit_block():
         while True:
             status = txn.commit()
+            if status == txn.ERROR and refused_whole(txn):
+                return txn.TRY_AGAIN
             if status != txn.INCOMPLETE:
                 return status
             on_sent()
@@ -159,6 +171,15 @@ def release_lock_while_waiting(txn, lock, on_sent: Callable[[], None]) -> None:
                 lock.acquire()
 
     txn.commit_block = commit_block  # an instance attribute shadows the method
+
+
+_NO_DETAILS = "no error details available"  # get_error() of a JSON-RPC error reply
+
+
+def refused_whole(txn) -> bool:
+    """The server (a relay, say) answered the transaction with a JSON-RPC error rather
+    than with results: nothing says whether it applied."""
+    return txn.get_error() == _NO_DETAILS
 
 
 _GAVE_UP = "OVS transaction timed out"  # do_commit's RuntimeError, its only sign
@@ -359,6 +380,17 @@ def _check_commit_block(idl) -> None:
         txn.abort()
 
 
+def _check_refused_whole(idl) -> None:
+    txn = ovs_idl.Transaction(idl)
+    try:
+        txn._process_reply(ovs.jsonrpc.Message.create_error("canceled", 1))
+        if not refused_whole(txn):
+            raise _Changed("a JSON-RPC error answered to a transaction no longer reads "
+                           f"as ERROR with {_NO_DETAILS!r}")
+    finally:
+        txn.abort()
+
+
 def _check_gave_up(idl) -> None:
     _in_order("ovsdbapp's Transaction.do_commit",
               inspect.getsource(ovsdbapp_transaction.Transaction.do_commit),
@@ -383,6 +415,8 @@ _CHECKS = (
     ("Idl._session.reconnect.get_stats()", "connections_made (metrics)",
      _check_connections_made),
     ("Transaction.commit_block replacement", "BoundedTransaction", _check_commit_block),
+    ("Transaction.get_error() of a JSON-RPC error", "BoundedTransaction (try again)",
+     _check_refused_whole),
     ("RuntimeError('OVS transaction timed out')", "BoundedTransaction", _check_gave_up),
     ("Idl.cooperative_yield", "ThreadedIdl", _check_cooperative_yield),
 )

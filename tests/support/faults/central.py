@@ -18,7 +18,8 @@ from tests.support import multihost, wait
 
 NB, SB = "OVN_Northbound", "OVN_Southbound"
 DAEMON = {NB: "ovnnb_db", SB: "ovnsb_db"}
-MEMBER_DAEMONS = ("ovn-northd", "ovnsb_db", "ovnnb_db")
+# A member machine dying: its databases, ovn-northd, and the relays hosts talk to.
+MEMBER_DAEMONS = ("ovn-northd", "ovnsb_db", "ovnnb_db", "ovnnb_relay", "ovnsb_relay")
 
 
 def pid(member: multihost.Member, daemon: str) -> int | None:

@@ -48,6 +48,8 @@ def check_raft(which: str, members: list[MemberView],
     answered = [m for m in members if m.answered]
     if not answered:
         return []  # check_database said so
+    if answered and all(m.model == "relay" for m in answered):
+        return _relays(db, answered)
     if all(m.model != "clustered" for m in answered):
         return [ok("raft", f"{db}: standalone (no Raft cluster)", subject=db, scope=CLUSTER)]
     out = []
@@ -58,8 +60,8 @@ def check_raft(which: str, members: list[MemberView],
         if any(m.connected for m in answered):
             out.append(warn("raft", f"{db}: the Raft leader is not among the members this host "
                             "reaches (followers pass writes on, so it works)",
-                            "list every member in this host's bundle (dockovn central "
-                            "issue-cert HOST --address a,b,c; host setup again)",
+                            "give this host every member: the central started with "
+                            "--address a,b,c, then `dockovn host join` again",
                             subject=db, scope=CLUSTER))
         else:
             out.append(fail("raft", f"{db}: no Raft leader ({len(answered)} of {len(members)} "
@@ -86,8 +88,8 @@ def check_raft(which: str, members: list[MemberView],
     if len(members) == 1:
         out.append(warn("raft", f"{db} is clustered but this host knows one member only: "
                         "if it dies this host loses the central",
-                        "issue the host's bundle with every member (dockovn central issue-cert "
-                        "HOST --address a,b,c) and run host setup again",
+                        "start the central with --address a,b,c (every member) and run "
+                        "`dockovn host join` again on this host",
                         subject=db, scope=CLUSTER))
     if local is not None and local.status != "cluster member":
         out.append(fail("raft", f"{db}: this member's status is {local.status!r}",
@@ -100,8 +102,30 @@ def check_raft(which: str, members: list[MemberView],
                f"{len(members)} members answer{here}", subject=db, scope=CLUSTER)]
 
 
+def _relays(db: str, relays: list[MemberView]) -> list[Finding]:
+    """A clustered central seen from a host: its relays, each following the members.
+    Raft roles are not visible from here (the members' ports trust the central only)."""
+    lost = [m for m in relays if not m.connected]
+    out = [fail("raft", f"{db}: the relay at {m.remote} has lost the central's members "
+                "(no majority runs, or it cannot reach them)",
+                f"on the members: dockovn central status; {START_CENTRAL}",
+                subject=m.remote, scope=CLUSTER) for m in lost]
+    if len(relays) == 1:
+        out.append(warn("raft", f"{db}: this host knows one member's relay only: if that "
+                        "member dies this host loses the central",
+                        "start the central with --address a,b,c (every member) and run "
+                        "`dockovn host join` again on this host", subject=db, scope=CLUSTER))
+    elif len(relays) - len(lost):
+        out.append(ok("raft", f"{db}: {len(relays) - len(lost)} of {len(relays)} relays follow "
+                      "the Raft members (roles: `dockovn central status` on a member)",
+                      subject=db, scope=CLUSTER))
+    return out
+
+
 def check_northd(lock_held: bool | None, lock_error: str, progress: NbProgress | None,
-                 local_state: str | None = None) -> list[Finding]:
+                 local_state: str | None = None, relayed: bool = False) -> list[Finding]:
+    if relayed:
+        return _northd_behind_relays(progress)
     out = []
     if lock_held is False:
         out.append(fail("northd", "no ovn-northd holds the Southbound lock: none runs (or "
@@ -121,6 +145,21 @@ def check_northd(lock_held: bool | None, lock_error: str, progress: NbProgress |
     here = f"; on this member it is {local_state}" if local_state else ""
     return [ok("northd", f"one ovn-northd is active (holds the Southbound lock){here}",
                scope=CLUSTER)]
+
+
+def _northd_behind_relays(progress: NbProgress | None) -> list[Finding]:
+    """A relay keeps OVSDB locks of its own: who holds ovn-northd's is asked of the
+    members, not from a host. That NB's changes reach SB says an ovn-northd works."""
+    if progress is None:
+        return [warn("northd", "could not read how far ovn-northd got (NB_Global)",
+                     "check on the central: dockovn central status", scope=CLUSTER)]
+    if progress.sb_cfg < progress.nb_cfg:
+        return [fail("northd", f"ovn-northd has not passed NB change #{progress.nb_cfg} on "
+                     f"to the Southbound DB (it is at #{progress.sb_cfg}): none is active, or "
+                     "it cannot keep up", f"on the members: dockovn central status; "
+                     f"{START_CENTRAL}", scope=CLUSTER)]
+    return [ok("northd", f"an ovn-northd passes NB's changes on (#{progress.sb_cfg}); which "
+               "member's is active: `dockovn central status` on a member", scope=CLUSTER)]
 
 
 def check_lag(sb_nb_cfg: int | None, chassis: list[ChassisState], progress: NbProgress | None,

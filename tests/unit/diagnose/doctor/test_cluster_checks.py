@@ -62,6 +62,28 @@ def test_raft_a_host_that_knows_one_member_only():
     assert f.severity is Severity.WARN and "--address a,b,c" in f.action
 
 
+def test_raft_behind_relays():
+    relays = [member(A, model="relay"), member(B, model="relay"), member(C, model="relay")]
+    (f,) = cc.check_raft("southbound", relays)
+    assert f.severity is Severity.OK and "3 of 3 relays" in f.summary
+    relays[1] = member(B, model="relay", connected=False)
+    found = cc.check_raft("southbound", relays)
+    assert [(f.severity, f.subject) for f in problems(found)] == [(Severity.FAIL, B)]
+    assert "lost the central's members" in found[0].summary
+    (f,) = cc.check_raft("northbound", [member(A, model="relay")])
+    assert f.severity is Severity.WARN and "--address a,b,c" in f.action
+
+
+def test_northd_behind_relays_is_judged_by_progress():
+    # a relay's locks are its own: never "no ovn-northd holds the lock" from a host
+    (f,) = cc.check_northd(None, "", NbProgress(5, 5, 5, 0), relayed=True)
+    assert f.severity is Severity.OK
+    (f,) = cc.check_northd(None, "", NbProgress(7, 5, 5, 0), relayed=True)
+    assert f.severity is Severity.FAIL and "#7" in f.summary
+    (f,) = cc.check_northd(None, "", None, relayed=True)
+    assert f.severity is Severity.WARN
+
+
 def test_northd_lock_and_progress():
     assert not problems(cc.check_northd(True, "", NbProgress(5, 5, 5, 0)))
     (f,) = cc.check_northd(False, "", NbProgress(5, 5, 5, 0))
