@@ -20,7 +20,7 @@ def ensure_up(progress) -> list[tuple[str, Callable[[], object]]]:
     try:
         if openvswitch.start():
             started.append(("Open vSwitch", openvswitch.stop))
-        if central.start():
+        if central.start(central.LOCAL):
             started.append(("OVN central", central.stop))
         host = chassis.HostConfig(central=chassis.LOCAL, encap_ip="127.0.0.1")
         if chassis.setup(host).controller_started:

@@ -178,7 +178,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--out", default=RESULTS)
     args = p.parse_args(argv)
-    started_ovs, started_central = openvswitch.start(), central.start()
+    started_ovs, started_central = openvswitch.start(), central.start(central.LOCAL)
     db = f"--db={openvswitch.OvsPaths().remote}"
     procs.run(["ovs-vsctl", db, "--may-exist", "add-br", BRIDGE, "--", "set", "Bridge",
                BRIDGE, "datapath_type=netdev"], "hot-path bridge")

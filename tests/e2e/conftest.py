@@ -59,7 +59,7 @@ def stack(workdir):
         started.append(lambda: links.remove_local_address(names_service.DEFAULT_ADDRESS))
         if openvswitch.start():
             started.append(openvswitch.stop)
-        if central.start():
+        if central.start(central.LOCAL):
             started.append(central.stop)
         host = chassis.HostConfig(central=chassis.LOCAL, encap_ip="127.0.0.1")
         setup = chassis.setup(host)

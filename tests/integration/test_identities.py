@@ -16,6 +16,8 @@ import pytest
 from dockovn.deploy import procs
 from dockovn.deploy.pki import certs, join
 
+from tests.support import netns
+
 pytestmark = pytest.mark.integration
 
 NS = "dkident"
@@ -23,11 +25,7 @@ ADDR = "10.78.0.1"
 
 
 def in_ns(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(["ip", "netns", "exec", NS, *cmd], capture_output=True, text=True,
-                          timeout=120)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)}: {done.stderr or done.stdout}")
-    return done
+    return netns.run_in(NS, *cmd, check=check)
 
 
 class Central:

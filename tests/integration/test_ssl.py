@@ -12,7 +12,7 @@ import pytest
 
 from dockovn.deploy import procs
 
-from tests.support import wait
+from tests.support import netns, wait
 
 pytestmark = pytest.mark.integration
 
@@ -20,11 +20,7 @@ NS = "dkssl"
 
 
 def in_ns(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(["ip", "netns", "exec", NS, *cmd], capture_output=True, text=True,
-                          timeout=120)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)}: {done.stderr or done.stdout}")
-    return done
+    return netns.run_in(NS, *cmd, check=check)
 
 
 def dockovn(*args: str, check: bool = True) -> subprocess.CompletedProcess:

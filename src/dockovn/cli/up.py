@@ -48,7 +48,8 @@ def up(encap_ip: str, image: bool) -> None:
     step("ovs", "Open vSwitch", openvswitch.start)
     # The central listens on SSL (127.0.0.1:6641/6642, its own CA) for hosts that join
     # later; this host talks to it through its unix sockets: no TCP, no certificate.
-    step("central", "OVN central (SSL on 127.0.0.1:6641/6642)", central.start)
+    step("central", "OVN central (SSL on 127.0.0.1:6641/6642)",
+         lambda: central.start(central.LOCAL))
     cfg = chassis.HostConfig(central=chassis.LOCAL, encap_ip=encap_ip)
     step("controller", "host set-up + ovn-controller",
          lambda: chassis.setup(cfg).controller_started)

@@ -54,6 +54,9 @@ class CentralConfig:
     # Where hosts reach the central (a,b,c for several members): what joins answer.
     address: str | None = None
     join_port: int = join.PORT
+    # A certificate from before identities were separate is renewed instead of refused:
+    # for the one-machine central (`dockovn up`), whose only host uses the unix sockets.
+    renew_legacy: bool = False
 
     @property
     def clustered(self) -> bool:
@@ -90,7 +93,8 @@ class CentralConfig:
             raise procs.SetupError("--ssl-key, --ssl-cert and --ssl-ca go together")
         if given:
             return SslFiles(self.ssl_key, self.ssl_cert, self.ssl_ca)
-        files = authority.central_files(self.pki)
+        files = authority.central_files(
+            self.pki, renew=self.renew_legacy and authority.legacy(self.pki))
         return SslFiles(files.key, files.cert, trusted_hosts.ensure(self.pki))
 
     def member_ssl_files(self) -> SslFiles:
@@ -190,6 +194,9 @@ def _configure_db(cfg: CentralConfig, which: str, ssl: SslFiles | None) -> None:
               f"making OVN {which.upper()} listen on {cfg.listen(which)}", env=cfg.env)
 
 
+LOCAL = CentralConfig(renew_legacy=True)  # the one-machine central: `dockovn up`
+
+
 def start(cfg: CentralConfig = CentralConfig()) -> bool:
     """Start what is not running and (re)apply the listening addresses. True if anything started."""
     for d in (cfg.rundir, cfg.logdir, cfg.dbdir):
@@ -207,7 +214,7 @@ def start(cfg: CentralConfig = CentralConfig()) -> bool:
             _configure_db(cfg, which, ssl)
     nb_db = _northd_nb(cfg, ssl)
     remotes_file = os.path.join(cfg.rundir, "ovn-northd.nb-remotes")
-    if procs.running(cfg.pidfile("ovn-northd"), "ovn-northd") and _read(remotes_file) != nb_db:
+    if procs.running(cfg.pidfile("ovn-northd"), "ovn-northd") and procs.read_file(remotes_file) != nb_db:
         procs.stop(cfg.pidfile("ovn-northd"))  # members came or went: follow them
     if not procs.running(cfg.pidfile("ovn-northd"), "ovn-northd"):
         procs.run([
@@ -291,14 +298,6 @@ def _members(cfg: CentralConfig, which: str, scheme: str) -> str:
                for srv in raft.status(cfg.ctl(which), which).servers]
     return ",".join(f"{scheme}:{m.split(':', 1)[1].rsplit(':', 1)[0]}:{port}"
                     for m in sorted(members))
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
 
 
 def client_remotes(cfg: CentralConfig, address: str | None = None) -> tuple[str, str]:

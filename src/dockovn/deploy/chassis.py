@@ -64,9 +64,10 @@ class HostConfig:
                 if p.strip() and not p.strip().startswith(("tcp:", "ssl:", "unix:"))]
         if bare and not self.ssl and not self.insecure_tcp:
             raise procs.SetupError(
-                "the central listens on SSL: on the central run `dockovn central issue-cert "
-                "HOST` and pass the bundle with --bundle (or --central local on the central's "
-                "own machine; --insecure-tcp only for a central started with it)")
+                "the central listens on SSL: join it with `dockovn host join TOKEN CENTRAL` "
+                "(the token from `dockovn central join-token`), or pass a bundle from "
+                "`dockovn central issue-cert HOST` with --bundle (or --central local on the "
+                "central's own machine; --insecure-tcp only for a central started with it)")
         return connection_string(self.central, port, self.scheme)
 
     @property

@@ -25,6 +25,15 @@ def read_pid(pidfile: str) -> int | None:
         return None
 
 
+def read_file(path: str) -> str | None:
+    """A small state file's text (a daemon's recorded arguments), None if there is none."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def alive(pid: int | None) -> bool:
     if not pid:
         return False

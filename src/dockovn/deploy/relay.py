@@ -38,7 +38,7 @@ def start(rundir: str, logdir: str, which: str, upstream: str, ssl: SslFiles,
     """Start (or follow new members with) the relay of ``which``; True if started."""
     remotes_file = os.path.join(rundir, f"ovn{which}_relay.upstream")
     if procs.running(pidfile(rundir, which), "ovsdb-server"):
-        if _read(remotes_file) == upstream:
+        if procs.read_file(remotes_file) == upstream:
             return False
         procs.stop(pidfile(rundir, which))  # members came or went
     name = raft.DB_NAMES[which]
@@ -66,11 +66,3 @@ def status(rundir: str) -> list[procs.Status]:
     return [procs.Status(f"OVN {which.upper()} relay",
                          procs.running(pidfile(rundir, which), "ovsdb-server"), "hosts' SSL port")
             for which in ("nb", "sb")]
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None

@@ -24,18 +24,19 @@ def check_database(which: str, members: list[MemberView], open_error: str = "") 
     """NB or SB answers this host (``which``: "northbound" or "southbound")."""
     if not members:
         return [fail(which, f"no {NAMES[which]} connection is configured on this host",
-                     "dockovn host setup --bundle HOST.tar.gz (it records NB and SB)",
+                     "dockovn host join TOKEN CENTRAL (it records NB and SB)",
                      scope=CLUSTER)]
     answered = [m for m in members if m.answered]
     if not answered:
         why = "; ".join(f"{m.remote}: {m.error}" for m in members)
         return [fail(which, f"{NAMES[which]} does not answer this host ({why})",
                      f"is the central up (dockovn central status there)? does this host "
-                     f"reach TCP {PORTS[which]} (firewall)? is its certificate from the "
-                     "central's CA (the bundle)?", subject=NAMES[which], scope=CLUSTER)]
+                     f"reach TCP {PORTS[which]} (firewall)? is its certificate still trusted "
+                     "(joined, not revoked)?", subject=NAMES[which], scope=CLUSTER)]
     if open_error:
         return [fail(which, f"{NAMES[which]} answers but cannot be read: {open_error}",
-                     "check this host's certificate (the bundle) and the central's log",
+                     "check this host's certificate (`dockovn host join` again) and the "
+                     "central's log",
                      subject=NAMES[which], scope=CLUSTER)]
     return [ok(which, f"{NAMES[which]} answers at {', '.join(m.remote for m in answered)}",
                subject=NAMES[which], scope=CLUSTER)]

@@ -49,7 +49,8 @@ def check_controller(ctl: ControllerFacts, sb_remote: str) -> list[Finding]:
         return [fail("ovn-controller", f"ovn-controller runs but is {ctl.connection} to the "
                      f"Southbound DB ({sb_remote})",
                      "check that this host reaches it (TCP 6642), that its certificate is "
-                     "from the central's CA (the bundle), and ovn-controller's log")]
+                     "still trusted (joined, not revoked: `dockovn host join` again), and "
+                     "ovn-controller's log")]
     return [warn("ovn-controller", f"ovn-controller runs but does not answer on its control "
                  f"socket ({ctl.detail})",
                  "check --ovn-rundir (where its ovn-controller.<pid>.ctl is) and its log")]
@@ -83,12 +84,15 @@ def check_chassis(ovs: OvsFacts, chassis: list[ChassisRow]) -> list[Finding]:
     hostname = ovs.config.get("hostname", "")
     if not me:
         return [fail("chassis", "this host has no OVN identity (Open_vSwitch "
-                     "external_ids:system-id)", f"run {SETUP} (with this host's bundle)")]
+                     "external_ids:system-id)",
+                     f"run `dockovn host join TOKEN CENTRAL` (or {SETUP} with this host's "
+                     "bundle)")]
     row = next((c for c in chassis if c.name == me), None)
     if row is None:
         return [fail("chassis", f"no chassis {me} in the Southbound DB: ovn-controller has "
                      "not registered this host", "check ovn-controller's log: over SSL the "
-                     "certificate's name must equal the system-id (one bundle per host)",
+                     "certificate's name must equal the system-id (one identity per host: "
+                     "`dockovn host join`)",
                      subject=me)]
     out = []
     if mine and not row.ips & mine:
@@ -98,7 +102,7 @@ def check_chassis(ovs: OvsFacts, chassis: list[ChassisRow]) -> list[Finding]:
                 "chassis", f"system-id {me} is registered by another host: {row.hostname} "
                 f"(tunnel address {theirs}); this host is {hostname} ({', '.join(sorted(mine))}). "
                 "Two hosts with one system-id fight over the chassis and its ports",
-                f"give this host its own identity: {SETUP} with this host's own bundle "
+                "give this host its own identity: `dockovn host join` with its own --hostname "
                 "(or ovs-vsctl set Open_vSwitch . external_ids:system-id=NEW-ID)", subject=me))
         else:
             out.append(fail(
@@ -115,8 +119,9 @@ def check_chassis(ovs: OvsFacts, chassis: list[ChassisRow]) -> list[Finding]:
             out.append(fail(
                 "chassis", f"chassis {other.name} is this host too (its name and tunnel "
                 f"address {address}): this host was registered under another system-id",
-                f"if the system-id changed by mistake, set it back to {other.name} ({SETUP} "
-                "with this host's bundle); if it was meant, remove the old registration: "
+                f"if the system-id changed by mistake, set it back to {other.name} (`dockovn "
+                f"host join` with --hostname {other.name}); if it was meant, remove the old "
+                "registration: "
                 f"dockovn gc --forget-host {other.name} --sb <the central's SB socket>",
                 subject=other.name))
         else:
