@@ -5,8 +5,10 @@ set -euo pipefail
 # graphviz: the `dot` that draws `dockovn topology --out FILE.svg|png`.
 # iptables: the fault suite cuts a host off from the central with it (docker.io pulls it
 # in today; named here since the tests use it directly).
+# wireguard-go, wireguard-tools: encrypted tunnels (userspace WireGuard, and `wg` to drive
+# it); tcpdump: the tests read what crosses the underlay.
 PKGS=(openvswitch-switch ovn-central ovn-host docker.io busybox-static iproute2 iputils-ping
-      ethtool graphviz iptables ${EXTRA_PKGS:-})
+      ethtool graphviz iptables wireguard-go wireguard-tools tcpdump ${EXTRA_PKGS:-})
 
 # The releases dockovn is made and tested on; elsewhere package names and versions differ.
 . /etc/os-release

@@ -11,7 +11,6 @@ the next kill. Targets are reported, never asserted.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 import time

@@ -16,7 +16,6 @@ reported, never asserted. `python -m bench.policy.run [--trials N] [--out DIR]`.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import threading

@@ -69,7 +69,7 @@ def central(workdir):
 def join_as(name: str, token: str, dest: str) -> subprocess.CompletedProcess:
     """`host join`'s first half (the identity), as the host runs it, from the namespace."""
     code = ("import sys; from dockovn.deploy.pki import join; "
-            "b = join.join_central(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]); "
+            "b, _ = join.join_central(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]); "
             "print(b.chassis, b.nb, b.sb)")
     return in_ns(sys.executable, "-c", code, dest, token, ADDR, name, check=False)
 

@@ -16,30 +16,33 @@ class ClusterHandle:
     def __init__(self):
         self.cluster = multihost.start(2)
         self.clients = {}
-        self.config: tuple[int, str | None] = (1, None)  # (members, plugin) it runs with
+        self.config: tuple = (1, None, False)  # (members, plugin, encrypted) it runs with
 
     def docker(self, host: str):
         if host not in self.clients:
             self.clients[host] = self.cluster.host(host).docker()
         return self.clients[host]
 
-    def restart(self, members: int = 1, plugin: str | None = None) -> None:
+    def restart(self, members: int = 1, plugin: str | None = None,
+                encrypted: bool = False) -> None:
         """Start afresh; ``members`` > 1: with a Raft central of that many members;
-        ``plugin``: dockovn as a managed plugin from that folder on every host."""
+        ``plugin``: dockovn as a managed plugin from that folder on every host;
+        ``encrypted``: the hosts' tunnels inside WireGuard."""
         self.close_clients()
         multihost.teardown()
-        self.config = (0, None)  # (if the start fails, whatever comes next starts afresh)
-        self.cluster = multihost.start(2, members, plugin)
-        self.config = (members, plugin)
+        self.config = (0, None, False)  # (if the start fails, what comes next starts afresh)
+        self.cluster = multihost.start(2, members, plugin, encrypted=encrypted)
+        self.config = (members, plugin, encrypted)
 
-    def use(self, members: int = 1, plugin: str | None = None, prepare=None) -> None:
+    def use(self, members: int = 1, plugin: str | None = None, encrypted: bool = False,
+            prepare=None) -> None:
         """Run with this central and driver from now on: started afresh (after
         ``prepare()``, if given) only if the cluster runs with others (a module leaves the
         cluster as it was; the next one that needs another kind makes it)."""
-        if self.config != (members, plugin):
+        if self.config != (members, plugin, encrypted):
             if prepare is not None:
                 prepare()
-            self.restart(members, plugin)
+            self.restart(members, plugin, encrypted)
 
     def close_clients(self) -> None:
         for client in self.clients.values():

@@ -14,7 +14,6 @@ the uplink), below netfilter: an iptables rule in h2's namespace would not block
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import pytest
@@ -74,14 +73,9 @@ def healthy(mh, host: str, timeout: float = 90) -> list[dict]:
 
 
 def set_up_again(mh, host) -> None:
-    """`dockovn host setup` exactly as the harness ran it (tests/support/multihost._host):
+    """`dockovn host join` exactly as the harness ran it (tests/support/multihost._host):
     it sets back the system-id and tunnel address and starts ovn-controller if stopped."""
-    d = host.dir
-    multihost.dockovn(host.ns, "host", "setup", "--bundle", os.path.join(d, "bundle.tar.gz"),
-                      "--pki-dir", host.pki, "--encap-ip", host.ip, "--ovs-rundir", d,
-                      "--ovs-dbdir", d, "--ovs-logdir", d, "--ovn-rundir", d,
-                      "--ovn-logdir", d, "--docker-config", host.daemon_json,
-                      "--dns-upstream", multihost.CENTRAL_IP)
+    multihost.join_again(mh.cluster, host)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +122,7 @@ def test_duplicate_system_id(mh, pair):
         assert set(problems(found)) == {"chassis"}, problems(found)
         assert any("registered by another host: h1" in p for p in problems(found)["chassis"])
     finally:
-        set_up_again(mh, h2)  # the bundle's name again
+        set_up_again(mh, h2)  # its own name again
     healthy(mh, "h2")
     healthy(mh, "h1")
 

@@ -95,14 +95,6 @@ def test_every_key_file_is_root_only(mh):
         assert mode(os.path.join(pki, path)) == 0o600, path
 
 
-def join_args(mh, host, token: str) -> list[str]:
-    d = host.dir
-    return ["host", "join", token, mh.cluster.members[0].ip, "--hostname", host.name,
-            "--pki-dir", host.pki, "--encap-ip", host.ip, "--ovs-rundir", d, "--ovs-dbdir", d,
-            "--ovs-logdir", d, "--ovn-rundir", d, "--ovn-logdir", d,
-            "--docker-config", host.daemon_json, "--dns-upstream", multihost.CENTRAL_IP]
-
-
 def test_a_revoked_host_is_cut_off_while_the_other_keeps_working(mh):
     c = mh.cluster
     h1, h2 = c.host("h1"), c.host("h2")
@@ -131,12 +123,12 @@ def test_a_revoked_host_is_cut_off_while_the_other_keeps_working(mh):
         # h2 knew the old token: it joins with it no more, and nothing changes on h2.
         config = h2.vsctl("get", "Open_vSwitch", ".", "external_ids")
         refused = multihost.in_ns(h2.ns, sys.executable, "-m", "dockovn",
-                                  *join_args(mh, h2, old_token), check=False)
+                                  *multihost.join_args(c, h2, old_token), check=False)
         assert refused.returncode != 0 and "wrong join secret" in refused.stderr
         assert h2.vsctl("get", "Open_vSwitch", ".", "external_ids") == config
 
         # Brought back by the operator with the new token: a new key, and it works.
-        multihost.dockovn(h2.ns, *join_args(mh, h2, new_token))
+        multihost.dockovn(h2.ns, *multihost.join_args(c, h2, new_token))
         with open(os.path.join(h2.pki, "cert.pem"), "rb") as f:
             assert certs.fingerprint(f.read()) != old_cert
         wait.until(lambda: controller_status(h2) == "connected", 30,

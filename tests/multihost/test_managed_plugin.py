@@ -199,4 +199,4 @@ def test_disable_and_rm_follow_docker(managed):
     plugin.disable()
     plugin.remove()
     assert d2.plugins.list() == []
-    managed.config = (0, None)  # no longer what it was made as: the next user starts afresh
+    managed.config = (0, None, False)  # no longer what it was made as: the next user starts afresh

@@ -26,7 +26,9 @@ pytestmark = pytest.mark.multihost
 LABEL = "dockovn-raft"
 
 
-HARNESS = {"members": 3}  # a three-member Raft central (conftest.harness)
+# A three-member Raft central; the hosts' tunnels inside WireGuard (shared with the fault
+# suite and the encryption tests: conftest.harness).
+HARNESS = {"members": 3, "encrypted": True}
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ traced too) and undoes its fault before it ends.
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import pytest
@@ -50,14 +49,9 @@ def gateway(mh, host: str, net) -> str:
 
 
 def restart_controller(mh, host: str) -> None:
-    """ovn-controller back the way the harness started it: `dockovn host setup` again
+    """ovn-controller back the way the harness started it: `dockovn host join` again
     (idempotent: it starts only what is not running)."""
-    h = mh.cluster.host(host)
-    d = h.dir
-    multihost.dockovn(h.ns, "host", "setup", "--bundle", os.path.join(d, "bundle.tar.gz"),
-                      "--pki-dir", h.pki, "--encap-ip", h.ip, "--ovs-rundir", d,
-                      "--ovs-dbdir", d, "--ovs-logdir", d, "--ovn-rundir", d, "--ovn-logdir", d,
-                      "--docker-config", h.daemon_json, "--dns-upstream", multihost.CENTRAL_IP)
+    multihost.join_again(mh.cluster, mh.cluster.host(host))
 
 
 def test_a_reachable_pair_gets_through_as_a_probe_does(mh):

@@ -135,6 +135,7 @@ class Cluster:
     central_ns: str = PREFIX + "c"
     central_dir: str = os.path.join(BASE, "central")
     timings: dict[str, float] = field(default_factory=dict)
+    encrypted: bool = False  # hosts' tunnels inside WireGuard (central --encrypt-tunnels)
 
     @property
     def clustered(self) -> bool:
@@ -153,7 +154,7 @@ class Cluster:
 
 
 def start(n_hosts: int = 2, members: int = 1, plugin: str | None = None,
-          dockerd: bool = True) -> Cluster:
+          dockerd: bool = True, encrypted: bool = False) -> Cluster:
     """``members`` > 1: a Raft central of that many members (its own namespace each).
     ``plugin``: a managed-plugin folder (packaging/managed-plugin/build.py) each host's
     dockerd runs dockovn from, instead of the legacy driver process.
@@ -167,7 +168,7 @@ def start(n_hosts: int = 2, members: int = 1, plugin: str | None = None,
     t0 = time.monotonic()
     teardown()  # whatever an earlier run left behind
     cluster = Cluster(hosts=[Host(f"h{i}", i) for i in range(1, n_hosts + 1)],
-                      members=[Member(i) for i in range(1, members + 1)])
+                      members=[Member(i) for i in range(1, members + 1)], encrypted=encrypted)
     try:
         _underlay(cluster)
         _central(cluster)
@@ -207,6 +208,11 @@ def _underlay(cluster: Cluster) -> None:
     for host in cluster.hosts:
         sh("ip", "netns", "add", host.ns)
         in_ns(host.ns, "ip", "link", "set", "lo", "up")
+        if cluster.encrypted:
+            # The host's WireGuard namespace, made here: one that `host join` made inside
+            # `ip netns exec` (a mount namespace of its own) would be usable by that run
+            # only. On a real host, join makes it.
+            sh("ip", "netns", "add", host.ns + "wg")
         sh("ip", "link", "add", f"ul-{host.name}", "netns", cluster.central_ns, "type", "veth",
            "peer", "name", "ul0", "netns", host.ns)
         in_ns(cluster.central_ns, "ip", "link", "set", f"ul-{host.name}", "master", "ulbr", "up")
@@ -228,6 +234,8 @@ def central_args(cluster: Cluster, member: Member | None = None) -> list[str]:
     d = member.dir
     args = ["--rundir", d, "--dbdir", d, "--logdir", d, "--nb-addr", member.ip,
             "--sb-addr", member.ip, "--address", ",".join(m.ip for m in cluster.members)]
+    if cluster.encrypted:
+        args += ["--encrypt-tunnels"]
     if cluster.clustered:
         args += ["--cluster-local", member.ip]
     return args
@@ -259,18 +267,31 @@ def join_token(cluster: Cluster) -> str:
                    *central_args(cluster, first)).stdout.strip()
 
 
-def _host(cluster: Cluster, host: Host) -> None:
+def join_args(cluster: Cluster, host: Host, token: str | None = None) -> list[str]:
+    """`dockovn host join` as the harness runs it for ``host`` (with the central's token
+    of the moment, unless given): this host's dockerd reads its own daemon.json, and the
+    central's namespace plays the host's upstream DNS server (no internet here)."""
     d = host.dir
-    os.makedirs(host.plugins, exist_ok=True)
-    # As a user runs it: one command with the central's token, over the host's network
-    # (its address on the NIC for now); this host's dockerd reads its own daemon.json, and
-    # the central's namespace plays the host's upstream DNS server (no internet here).
-    in_ns(host.ns, "ip", "addr", "add", f"{host.ip}/24", "dev", "ul0")
-    dockovn(host.ns, "host", "join", join_token(cluster), cluster.members[0].ip,
+    return ["host", "join", token or join_token(cluster), cluster.members[0].ip,
             "--hostname", host.name, "--pki-dir", host.pki,
+            "--encryption-namespace", host.ns + "wg",
             "--encap-ip", host.ip, "--ovs-rundir", d, "--ovs-dbdir", d, "--ovs-logdir", d,
             "--ovn-rundir", d, "--ovn-logdir", d, "--docker-config", host.daemon_json,
-            "--dns-upstream", CENTRAL_IP)
+            "--dns-upstream", CENTRAL_IP]
+
+
+def join_again(cluster: Cluster, host: Host) -> None:
+    """The join run again, as an operator would to repair a host: idempotent, it sets the
+    system-id and tunnel address back and starts what is stopped."""
+    dockovn(host.ns, *join_args(cluster, host))
+
+
+def _host(cluster: Cluster, host: Host) -> None:
+    os.makedirs(host.plugins, exist_ok=True)
+    # As a user runs it: one command with the central's token, over the host's network
+    # (its address on the NIC for now).
+    in_ns(host.ns, "ip", "addr", "add", f"{host.ip}/24", "dev", "ul0")
+    dockovn(host.ns, *join_args(cluster, host))
     # The underlay port and the tunnel IP move to br-phy (userspace tunnelling).
     in_ns(host.ns, "ip", "addr", "del", f"{host.ip}/24", "dev", "ul0")
     host.vsctl("--may-exist", "add-br", "br-phy", "--", "set", "Bridge", "br-phy",
@@ -280,9 +301,17 @@ def _host(cluster: Cluster, host: Host) -> None:
     in_ns(host.ns, "ethtool", "-K", "br-phy", "tx", "off")  # see _underlay
 
 
+def tunnel_address(cluster: Cluster, host: Host) -> str:
+    """The address ``host``'s tunnels start from (its ovn-encap-ip)."""
+    return host.vsctl("get", "Open_vSwitch", ".", "external_ids:ovn-encap-ip").strip().strip('"')
+
+
 def _prime_tunnels(cluster: Cluster, host: Host) -> None:
-    # Userspace tunnels need the peer's neighbour entry before the first packet.
+    # Userspace tunnels need the peer's neighbour entry before the first packet (with
+    # encryption: the peer's tunnel address, through WireGuard once the peers are set).
     peers = [m.ip for m in cluster.members] + [h.ip for h in cluster.hosts if h is not host]
+    if cluster.encrypted:
+        peers += [tunnel_address(cluster, h) for h in cluster.hosts if h is not host]
     for ip in peers:
         wait.until(lambda ip=ip: in_ns(host.ns, "ping", "-c", "1", "-W", "1", ip,
                                        check=False).returncode == 0,
@@ -418,7 +447,8 @@ def teardown() -> None:
         _disable_plugins(f"unix://{d}/docker.sock")
         _stop_pidfile(os.path.join(d, "docker.pid"), timeout=30)
     for d in hosts:
-        for daemon in ("driver", "ovn-controller", "ovs-vswitchd", "ovsdb-server"):
+        for daemon in ("driver", "dockovn-wireguard", "wireguard-go", "ovn-controller",
+                       "ovs-vswitchd", "ovsdb-server"):
             _stop_pidfile(os.path.join(d, f"{daemon}.pid"))
     for central in sorted(glob.glob(os.path.join(BASE, "central*"))):
         for daemon in ("dockovn-identities", "ovnnb_relay", "ovnsb_relay", "ovn-northd",

@@ -45,6 +45,11 @@ def central_options(fn):
                           "members [default: --nb-addr/--sb-addr]: what joins answer."),
         click.option("--join-port", default=_defaults.join_port, show_default=True,
                      help="The identity service's HTTPS port (host joins)."),
+        click.option("--encrypt-tunnels", is_flag=True,
+                     help="Hosts' tunnels inside WireGuard: every host that joins gets an "
+                          "encrypted endpoint (docs/encryption.md)."),
+        click.option("--encap-network", default=_defaults.encap_network, show_default=True,
+                     help="Where encrypted hosts' tunnel addresses come from."),
         click.option("--insecure-tcp", is_flag=True,
                      help="Listen on plain TCP without authentication (anyone reaching the "
                           "port can rewrite OVN's state)."),

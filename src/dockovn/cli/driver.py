@@ -33,7 +33,7 @@ from dockovn.network.names.service import DEFAULT_ADDRESS as DEFAULT_DNS_ADDRESS
 from dockovn.network.names.service import NamesService
 from dockovn.network.overlay.replication import NetworkReplicator
 from dockovn.network.services.manager import Services
-from dockovn.network.overlay.driver import DEFAULT_MTU, OverlayDriver
+from dockovn.network.overlay.driver import DEFAULT_MTU, GENEVE_OVERHEAD, OverlayDriver
 from dockovn.network.underlay.driver import UnderlayDriver
 from dockovn.network.underlay.gc import UnderlayCollector
 from dockovn.network.underlay.ipam import NeutronIpam
@@ -135,6 +135,9 @@ def overlay_plugin(nb_remote, ovs_db, bridge, mtu, docker_host, request_timeout,
     host_id = host_config.get("system-id") or socket.gethostname()
     hostname = host_config.get("hostname") or socket.gethostname()
     userspace = ovs.datapath_type() == "netdev"
+    if mtu is None:  # encrypted tunnels carry less (host join records how much)
+        tunnel_mtu = host_config.get(external_ids.OVS_TUNNEL_MTU)
+        mtu = int(tunnel_mtu) - GENEVE_OVERHEAD if tunnel_mtu else DEFAULT_MTU
     _close_to_containers(ovs, host_config, metrics_address)
     driver = OverlayDriver(nb, ovs, host_id, default_mtu=mtu, userspace_datapath=userspace,
                            hostname=hostname)
@@ -218,9 +221,10 @@ def write_pidfile(path: str) -> None:
               help="The bridge containers plug into [default: br-int; underlay: breth0].")
 @click.option("--plugin-dir", default=PLUGIN_DIR, show_default=True,
               help="Where dockerd looks for plugin sockets.")
-@click.option("--mtu", default=DEFAULT_MTU, show_default=True, type=click.IntRange(1280, 65535),
-              envvar="DOCKOVN_MTU",
-              help="Default container MTU (underlay MTU minus Geneve's 58 bytes).")
+@click.option("--mtu", default=None, type=click.IntRange(1280, 65535), envvar="DOCKOVN_MTU",
+              help=f"Default container MTU: the tunnel's MTU minus Geneve's 58 bytes "
+                   f"[default: {DEFAULT_MTU}; on a host with encrypted tunnels, what `host "
+                   f"join` recorded for them minus 58].")
 @click.option("--docker-host", default=DEFAULT_DOCKER_HOST, show_default=True,
               envvar="DOCKER_HOST", help="Docker API, used off the request path for names.")
 @click.option("--request-timeout", default=10.0, show_default=True,

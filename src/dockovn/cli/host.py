@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+
 import click
 
 from dockovn.cli.common import console, err_console, friendly_errors, status_table
-import socket
-
+from dockovn.cli.encryption import encrypted_tunnels
 from dockovn.deploy import chassis, docker_dns, dockerd
 from dockovn.deploy.pki import bundle as pki_bundle
 from dockovn.deploy.pki import join as pki_join
@@ -71,11 +72,14 @@ def joining_options(fn):
                    "[default: the machine's].")
 @click.option("--pki-dir", default=PKI_DIR, show_default=True,
               help="Where this host's key and certificate live.")
+@click.option("--encryption-namespace", default="dkovn-wg", show_default=True,
+              help="The network namespace of this host's WireGuard device, when the central "
+                   "requires encrypted tunnels.")
 @joining_options
 @host_options
 @friendly_errors
-def join(token, central_address, hostname, pki_dir, docker_config, dns_upstream, dns_address,
-         no_names, **kwargs) -> None:
+def join(token, central_address, hostname, pki_dir, encryption_namespace, docker_config,
+         dns_upstream, dns_address, no_names, **kwargs) -> None:
     """Join the central at CENTRAL (ADDR or ADDR:PORT of its identity service) with the
     TOKEN `dockovn central join-token` printed, then set the host up (idempotent).
 
@@ -83,10 +87,15 @@ def join(token, central_address, hostname, pki_dir, docker_config, dns_upstream,
     changed; this host's key is made here and never leaves it.
     """
     name = hostname or socket.gethostname()
-    installed = pki_join.join_central(pki_dir, token, central_address, name)
+    installed, encryption = pki_join.join_central(pki_dir, token, central_address, name)
     console.print(f"joined as {installed.chassis}: NB {installed.nb}, SB {installed.sb}")
+    underlay = kwargs["encap_ip"]
+    if encryption:  # Geneve between tunnel addresses, inside WireGuard over the underlay
+        kwargs["encap_ip"] = encryption["address"]
     _setup(installed.files, installed.chassis, "", installed.nb, installed.sb, docker_config,
            dns_upstream, dns_address, no_names, hostname=hostname, **kwargs)
+    if encryption:
+        encrypted_tunnels(installed, encryption, underlay, encryption_namespace, kwargs)
 
 
 @host_group.command("setup")

@@ -92,13 +92,17 @@ def renew_identities(**kwargs) -> None:
 @click.option("--nb-remote", default="")
 @click.option("--sb-remote", "sb_for_hosts", default="")
 @click.option("--pidfile", default=None)
-def identity_service(pki_dir, sb_remote, ctls, listen, nb_remote, sb_for_hosts, pidfile) -> None:
+@click.option("--encrypt-network", default="")
+def identity_service(pki_dir, sb_remote, ctls, listen, nb_remote, sb_for_hosts, pidfile,
+                     encrypt_network) -> None:
     """The central's identity service (started by `central start`)."""
     from dockovn.deploy.pki.service import IdentityService
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    service = IdentityService(pki_dir, sb_remote, list(ctls), listen, nb_remote, sb_for_hosts)
+    service = IdentityService(pki_dir, sb_remote, list(ctls), listen, nb_remote, sb_for_hosts,
+                              encap_network=encrypt_network)
+    service.prepare()  # `central start` returns once the pidfile is there: joins see it all
     if pidfile:
         with open(pidfile, "w") as f:
             f.write(f"{os.getpid()}\n")

@@ -11,6 +11,7 @@ from dockovn.cli.central import central_group
 from dockovn.cli.doctor import doctor_command
 from dockovn.cli.driver import driver_command
 from dockovn.cli.gc import gc
+from dockovn.cli.encryption import COMMANDS as ENCRYPTION_COMMANDS
 from dockovn.cli.host import host_group
 from dockovn.cli.identities import COMMANDS as IDENTITY_COMMANDS
 from dockovn.cli.ls import ls
@@ -41,6 +42,8 @@ for command in (central_group, host_group, driver_command, doctor_command, up, d
     cli.add_command(command)
 for command in IDENTITY_COMMANDS:
     central_group.add_command(command)
+for command in ENCRYPTION_COMMANDS:
+    host_group.add_command(command)
 
 
 def main() -> None:

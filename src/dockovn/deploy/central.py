@@ -57,6 +57,9 @@ class CentralConfig:
     # A certificate from before identities were separate is renewed instead of refused:
     # for the one-machine central (`dockovn up`), whose only host uses the unix sockets.
     renew_legacy: bool = False
+    # Hosts' tunnels inside WireGuard, their addresses from this network (deploy/encryption)
+    encrypt_tunnels: bool = False
+    encap_network: str = "10.254.0.0/16"
 
     @property
     def clustered(self) -> bool:
@@ -214,7 +217,8 @@ def start(cfg: CentralConfig = CentralConfig()) -> bool:
             _configure_db(cfg, which, ssl)
     nb_db = _northd_nb(cfg, ssl)
     remotes_file = os.path.join(cfg.rundir, "ovn-northd.nb-remotes")
-    if procs.running(cfg.pidfile("ovn-northd"), "ovn-northd") and procs.read_file(remotes_file) != nb_db:
+    if procs.running(cfg.pidfile("ovn-northd"), "ovn-northd") \
+            and procs.read_file(remotes_file) != nb_db:
         procs.stop(cfg.pidfile("ovn-northd"))  # members came or went: follow them
     if not procs.running(cfg.pidfile("ovn-northd"), "ovn-northd"):
         procs.run([
@@ -254,17 +258,21 @@ def identities_args(cfg: CentralConfig) -> list[str]:
             "--ctl", ctls[0], "--ctl", ctls[1],
             "--listen", f"[{listen}]:{cfg.join_port}" if ":" in listen
             else f"{listen}:{cfg.join_port}",
-            "--nb-remote", nb, "--sb-remote", sb, "--pidfile", _identities_pidfile(cfg)]
+            "--nb-remote", nb, "--sb-remote", sb, "--pidfile", _identities_pidfile(cfg),
+            *(["--encrypt-network", cfg.encap_network] if cfg.encrypt_tunnels else [])]
 
 
 def _start_identities(cfg: CentralConfig) -> bool:
     pidfile = _identities_pidfile(cfg)
-    if procs.running(pidfile):
+    args = identities_args(cfg)
+    pid = procs.running(pidfile)
+    if pid and procs.argv_of(pid)[-len(args):] == args:
         return False
+    procs.stop(pidfile)  # none, or started with other settings
     log_path = os.path.join(cfg.logdir, "dockovn-identities.log")
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "dockovn", "central", "identity-service",
-                                 *identities_args(cfg)],
+                                 *args],
                                 stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
 

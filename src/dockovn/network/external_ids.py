@@ -71,6 +71,9 @@ OVS_GATEWAY_IP = "dockovn-gateway-ip"   # ... holding the network's gateway addr
 # local OVS Open_vSwitch row: TCP ports of this host's (the metrics') that no container
 # may reach, here or on another host (space-separated; host/firewall.py drops them)
 OVS_HOST_ONLY_PORTS = "dockovn-host-only-tcp-ports"
+# What an encrypted tunnel carries (the WireGuard device's MTU), as `host join` set it up:
+# the driver's default container MTU is this minus Geneve's overhead.
+OVS_TUNNEL_MTU = "dockovn-tunnel-mtu"
 
 
 def alias_value(host: str, now: float) -> str:

@@ -8,12 +8,18 @@ why only a digest of the join secret is kept, never the secret.
 
 from __future__ import annotations
 
+import ipaddress
+
 from dockovn.ovn.sb import Southbound
 from dockovn.ovsdb import commit, reading
 
 CERT_PREFIX = "dockovn-host-cert:"
 REVOKED_PREFIX = "dockovn-revoked:"  # + certificate fingerprint -> chassis: never again
 JOIN_SECRET_DIGEST = "dockovn-join-secret-sha256"
+ENCRYPTION = "dockovn-encryption"            # "wireguard": hosts join with encrypted tunnels
+ENCAP_NETWORK = "dockovn-encap-network"      # where their tunnel addresses come from
+ENCAP_ADDRESS = "dockovn-encap-address:"     # + chassis -> its tunnel address
+ENCAP_CLAIM = "dockovn-encap-claim:"         # + address -> the chassis holding it
 
 
 class TrustError(RuntimeError):
@@ -60,6 +66,42 @@ class HostTrust:
         would make the row again at once."""
         commit(self.api, TrustError, f"removing revoked chassis {', '.join(names)}",
                *(self.api.chassis_del(name, if_exists=True) for name in names))
+
+    @reading
+    def encryption(self) -> tuple[str, str] | None:
+        """(kind, encap network) when the cluster's tunnels are encrypted."""
+        ids = dict(self._global().external_ids)
+        if ids.get(ENCRYPTION) and ids.get(ENCAP_NETWORK):
+            return ids[ENCRYPTION], ids[ENCAP_NETWORK]
+        return None
+
+    def require_encryption(self, kind: str, network: str) -> None:
+        with self.api.ovsdb_connection.lock:
+            row = self._global().uuid
+        commit(self.api, TrustError, "turning on encrypted tunnels",
+               self.api.db_set("SB_Global", row, ("external_ids",
+                                                  {ENCRYPTION: kind, ENCAP_NETWORK: network})))
+
+    def encap_address(self, chassis: str, network: str) -> str:
+        """``chassis``' tunnel address in ``network``: the one it has, else the lowest
+        free one, claimed. Two members handing out one address at once: the claim's later
+        writer wins and the other host takes the next one."""
+        net = ipaddress.ip_network(network)
+        for _ in range(8):
+            with self.api.ovsdb_connection.lock:
+                ids = dict(self._global().external_ids)
+                row = self._global().uuid
+            have = ids.get(ENCAP_ADDRESS + chassis)
+            if have and ids.get(ENCAP_CLAIM + have) == chassis:
+                return have
+            taken = {k[len(ENCAP_CLAIM):] for k in ids if k.startswith(ENCAP_CLAIM)}
+            free = next((str(a) for a in net.hosts() if str(a) not in taken), None)
+            if free is None:
+                raise TrustError(f"no tunnel address left in {network}")
+            commit(self.api, TrustError, f"giving {chassis} a tunnel address",
+                   self.api.db_set("SB_Global", row, ("external_ids", {
+                       ENCAP_ADDRESS + chassis: free, ENCAP_CLAIM + free: chassis})))
+        raise TrustError(f"could not give {chassis} a tunnel address (contention)")
 
     def change_seqno(self) -> int:
         return self.api.idl.change_seqno

@@ -140,10 +140,12 @@ def request_join(address: str, token: str, chassis: str, cert_pem: bytes) -> tup
     return ca_pem, answer
 
 
-def join_central(pki_dir: str, token: str, address: str, chassis: str) -> bundle.Bundle:
-    """Join as ``chassis`` and install the result in ``pki_dir``. Again on a host that
-    joined already: its key is kept (the central answers the same); a key the central
-    revoked is replaced by a new one."""
+def join_central(pki_dir: str, token: str, address: str,
+                 chassis: str) -> tuple[bundle.Bundle, dict | None]:
+    """Join as ``chassis`` and install the result in ``pki_dir``: (what was installed,
+    the encrypted tunnel's settings when the central requires them: kind, network,
+    address). Again on a host that joined already: its key is kept (the central answers
+    the same); a key the central revoked is replaced by a new one."""
     certs.check_chassis_name(chassis)
     digest, _ = parse_token(token)
     have = bundle.installed(pki_dir)
@@ -160,8 +162,8 @@ def join_central(pki_dir: str, token: str, address: str, chassis: str) -> bundle
             raise
         key_pem, cert_pem = certs.self_signed(chassis)
         ca_pem, answer = request_join(address, token, chassis, cert_pem)
-    return bundle.install(pki_dir, chassis, answer["nb"], answer["sb"], ca_pem, cert_pem,
-                          key_pem)
+    return (bundle.install(pki_dir, chassis, answer["nb"], answer["sb"], ca_pem, cert_pem,
+                           key_pem), answer.get("encryption"))
 
 
 def _read(path: str) -> bytes:

@@ -14,6 +14,7 @@ import logging
 import ssl
 import subprocess
 import threading
+import time
 
 from aiohttp import web
 
@@ -26,12 +27,14 @@ LOG = logging.getLogger(__name__)
 
 class IdentityService:
     def __init__(self, pki_dir: str, sb_remote: str, ctls: list[str], listen: str,
-                 nb_remote: str, sb_remote_for_hosts: str, interval: float = 0.5):
+                 nb_remote: str, sb_remote_for_hosts: str, encap_network: str = "",
+                 interval: float = 0.5):
         self.pki_dir = pki_dir
         self.ctls = ctls
         self.listen = listen
         self.remotes = {"nb": nb_remote, "sb": sb_remote_for_hosts}
         self.interval = interval
+        self.encap_network = encap_network  # set: the cluster's tunnels are encrypted
         self.trust = HostTrust(Southbound(sb_remote, timeout=10.0))
         self._stop = threading.Event()
         self._sync_lock = threading.Lock()  # the follower and joins both write the file
@@ -59,6 +62,21 @@ class IdentityService:
             subprocess.run(["ovs-appctl", "-t", ctl, command], capture_output=True, timeout=10)
         LOG.info("trusted hosts now: %s%s", ", ".join(sorted(self.trust.certificates())) or "none",
                  " (a certificate left: sessions dropped)" if dropped else "")
+
+    def prepare(self, timeout: float = 60.0) -> None:
+        """Before the first join: the cluster's encryption recorded in SB (where every
+        member's service reads it), once SB answers."""
+        if not self.encap_network:
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.trust.require_encryption("wireguard", self.encap_network)
+                return
+            except Exception as exc:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"recording encrypted tunnels in SB: {exc}") from exc
+                time.sleep(0.5)
 
     def _follow(self) -> None:
         seen = None
@@ -115,8 +133,14 @@ class IdentityService:
         # This member's servers accept the host before it hears back (the others' within
         # their next round: a host retries its connections).
         self.sync_once()
+        answer = {"chassis": chassis, **self.remotes}
+        encryption = self.trust.encryption()
+        if encryption:  # the host's tunnel address, handed out here with its identity
+            kind, network = encryption
+            answer["encryption"] = {"kind": kind, "network": network,
+                                    "address": self.trust.encap_address(chassis, network)}
         LOG.info("host %s joined", chassis)
-        return web.json_response({"chassis": chassis, **self.remotes})
+        return web.json_response(answer)
 
     def serve(self) -> None:
         """Run until stopped (SIGTERM ends aiohttp's loop)."""

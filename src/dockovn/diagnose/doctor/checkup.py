@@ -21,6 +21,7 @@ from dockovn.host.docker_engine import DEFAULT_DOCKER_HOST
 from dockovn.host.ovs import DEFAULT_OVS_DB
 from dockovn.diagnose.doctor import cluster_checks as cc
 from dockovn.diagnose.doctor import cluster_reads as creads
+from dockovn.diagnose.doctor import encryption_checks as ec
 from dockovn.diagnose.doctor import host_checks as hc
 from dockovn.diagnose.doctor import host_reads as hreads
 from dockovn.diagnose.doctor import servers, tunnel_traffic
@@ -39,6 +40,8 @@ CHECKS = (
     ("tunnel", HOST, ("chassis", "encap"),
      "a tunnel to every other chassis, and traffic on it answered"),
     ("mtu", HOST, ("encap", "northbound"), "every cross-host network fits the tunnel"),
+    ("encryption", HOST, ("southbound",),
+     "encrypted tunnels: this host's WireGuard, its key in SB, a peer per host, handshakes"),
     ("datapath", HOST, ("ovs",), "datapath type; checksum offload off on the userspace one"),
     ("driver", HOST, (), "the driver's plugin socket answers"),
     ("dockerd", HOST, (), "dockerd answers and reaches the plugin"),
@@ -163,6 +166,7 @@ def _run(cfg: Config, r: _Results, closers: list) -> None:
     r.run("encap", lambda: hc.check_encap(ovs, addresses()))
     r.run("chassis", lambda: hc.check_chassis(ovs, chassis()))
     r.run("mtu", lambda: hc.check_mtu(ovs, addresses(), switches(), cfg.default_mtu))
+    r.run("encryption", lambda: _encryption(sb, ovs.system_id, chassis()))
 
     # A managed plugin (make plugin) has its socket in a folder named by its ID, and
     # networks name it NAME:TAG; the legacy one is dockovn.sock, networks say "dockovn".
@@ -233,6 +237,13 @@ def _endpoints(switch, ovs, nb, sb, switches, ports, docker) -> list[Finding]:
     ovs = dataclasses.replace(ovs, interfaces=tuple(switch.interfaces()))
     ports = creads.dockovn_ports(nb, switches)
     return hc.check_endpoints(ovs, ports, sb.bindings(), None if docker.error else docker)
+
+
+def _encryption(sb, me: str, chassis) -> list[Finding]:
+    peers, error = hreads.wireguard_peers(me)
+    required, published = creads.encryption_state(sb)
+    return ec.check_encryption(required, me, peers, error, published,
+                               [c.name for c in chassis], time.time())
 
 
 def _raft(cfg: Config, nb_members, sb_members) -> list[Finding]:

@@ -10,7 +10,9 @@ from dockovn.network import external_ids
 from dockovn.diagnose.doctor.facts import ChassisRow
 from dockovn.diagnose.doctor.servers import MemberView
 from dockovn.ovn.nb import LogicalPort, LogicalSwitch, Northbound
+from dockovn.ovn.host_trust import HostTrust
 from dockovn.ovn.sb import Southbound
+from dockovn.ovn.tunnel_keys import PublishedKey, TunnelKeys
 from dockovn.ovsdb import SslFiles, describe
 
 
@@ -85,3 +87,8 @@ def central_member(rundir: str, dbdir: str) -> tuple[list[raft.ClusterStatus], s
     """On a central member: its view of the NB/SB clusters (`cluster/status`, the parser
     `dockovn central status` uses) and its ovn-northd's state."""
     return central.cluster_status(central.CentralConfig(rundir=rundir, dbdir=dbdir))
+
+
+def encryption_state(sb: Southbound) -> tuple[tuple[str, str] | None, list[PublishedKey]]:
+    """(what encryption the central requires, the WireGuard keys hosts published)."""
+    return HostTrust(sb).encryption(), TunnelKeys(sb).published()

@@ -16,6 +16,8 @@ import uuid
 from pyroute2 import IPRoute
 
 from dockovn.deploy import procs
+from dockovn.deploy.encryption.datapath import device_name
+from dockovn.host import wireguard
 from dockovn.host.docker_engine import DockerEngine, same_driver
 from dockovn.host.ovs import LocalSwitch, OvsError
 from dockovn.host.unix_http import UnixHTTPConnection
@@ -217,3 +219,11 @@ def read_offloads(docker_host: str, timeout: float, interfaces) -> dict[str, Off
         on, why = offload.tx_checksum_on(pid, mac)
         out[endpoint] = Offload(name, on, why)
     return out
+
+
+def wireguard_peers(chassis: str) -> tuple[list[wireguard.PeerState] | None, str]:
+    """What this host's WireGuard device says of its peers (None, why: no device)."""
+    try:
+        return wireguard.show(device_name(chassis)), ""
+    except wireguard.WireGuardError as exc:
+        return None, str(exc)

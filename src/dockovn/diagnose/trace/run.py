@@ -17,6 +17,7 @@ so forking the OVN tools is fine: they are the reference for what OVN does.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import subprocess
 import time
@@ -28,9 +29,11 @@ from dockovn.diagnose.trace import output as out
 from dockovn.diagnose.trace.verdict import ChassisFacts, Facts, Verdict, decide
 from dockovn.network.policy.model import GROUP_PREFIX, POLICY, POLICY_SPEC
 from dockovn.ovn import nb_cfg
+from dockovn.ovn.host_trust import HostTrust
 from dockovn.ovn.nb import Northbound, NorthboundError
 from dockovn.ovn.port_groups import PortGroups
 from dockovn.ovn.sb import Southbound
+from dockovn.ovn.tunnel_keys import TunnelKeys
 from dockovn.ovsdb import SslFiles
 
 OVN_TRACE_TIMEOUT = 30.0
@@ -188,13 +191,18 @@ def trace(nb: Northbound, sb: Southbound, sb_remote: str, ssl: SslFiles | None,
     answers, liveness_note = ask_chassis(nb, sb, names, wait) if wait > 0 else ({}, "")
     # Read after asking: a chassis that answered has also written what it claimed.
     src_binding, dst_binding = sb.binding(pair.src.port), sb.binding(pair.dst.port)
+    required = HostTrust(sb).encryption()
+    keyed = {k.chassis for k in TunnelKeys(sb).published()
+             if required and any(ipaddress.ip_address(ip) in ipaddress.ip_network(required[1])
+                                 for ip in k.tunnel_ips)}
     chassis = {}
     for name in names | {b.chassis for b in (src_binding, dst_binding) if b and b.chassis}:
         st = sb.chassis_state(name)
         chassis[name] = ChassisFacts(name, st is not None, st.hostname if st else "",
-                                     st.encap_ips if st else (), answers.get(name))
+                                     st.encap_ips if st else (), answers.get(name),
+                                     encrypted=name in keyed)
     facts = Facts(pair, ends.describe_protocol(protocol, port), src_binding, dst_binding,
-                  chassis, selecting, policy_names, wait)
+                  chassis, selecting, policy_names, wait, encryption_required=bool(required))
 
     microflow = ends.ovn_microflow(pair, protocol, port)
     text, warnings = ovn_trace(sb_remote, ssl, pair.src.switch, microflow)

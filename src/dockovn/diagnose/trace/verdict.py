@@ -51,6 +51,7 @@ class ChassisFacts:
     hostname: str = ""
     encap_ips: tuple[str, ...] = ()
     answers: bool | None = None  # acknowledged a fresh nb_cfg in time; None: not known
+    encrypted: bool = False      # its tunnels are inside WireGuard (a key, a tunnel address)
 
     @property
     def label(self) -> str:
@@ -67,6 +68,7 @@ class Facts:
     dst_policies: tuple[str, ...] = ()     # the policies that select the destination
     policy_names: dict[str, str] = field(default_factory=dict)  # port group -> policy
     answer_wait: float = 0                 # seconds chassis had to answer (0: not asked)
+    encryption_required: bool = False      # the central requires encrypted tunnels
 
 
 @dataclass(frozen=True)
@@ -178,9 +180,29 @@ def _openflow_problem(facts: Facts, flows: out.OpenflowOutcome,
     return None
 
 
+def _wire_note(facts: Facts) -> str | None:
+    """How the packet crosses from its source's host to its destination's, if it does."""
+    src = facts.chassis.get(facts.src_binding.chassis) if facts.src_binding else None
+    dst = facts.chassis.get(facts.dst_binding.chassis) if facts.dst_binding else None
+    if src is None or dst is None or src.name == dst.name:
+        return None
+    if src.encrypted and dst.encrypted:
+        return f"crosses from {src.label} to {dst.label} inside WireGuard (encrypted)"
+    note = (f"leaves {src.label} unencrypted: Geneve to {dst.label} "
+            f"({', '.join(dst.encap_ips) or '?'}) crosses the underlay in the clear")
+    if facts.encryption_required:
+        unkeyed = dst.label if not dst.encrypted else src.label
+        note += (f"; the central requires encrypted tunnels and {unkeyed} has none, so "
+                 "nothing passes (fails closed: dockovn doctor there)")
+    return note
+
+
 def decide(facts: Facts, logical: out.LogicalOutcome, uncompilable=(),
            flows: out.OpenflowOutcome | None = None) -> Verdict:
     notes: list[str] = []
+    wire = _wire_note(facts)
+    if wire:
+        notes.append(wire)
     problems = [_port_problem("source", facts, facts.src_binding, notes),
                 _logical_problem(facts, logical),
                 _port_problem("destination", facts, facts.dst_binding, notes)]

@@ -73,6 +73,8 @@ def host(monkeypatch):
     monkeypatch.setattr(creads, "dockovn_switches", lambda nb: [SWITCH])
     monkeypatch.setattr(creads, "dockovn_ports", lambda nb, switches: {EP: PORT})
     monkeypatch.setattr(creads, "nb_progress", lambda nb: NbProgress(4, 4, 4, 0))
+    monkeypatch.setattr(creads, "encryption_state", lambda sb: (None, []))
+    monkeypatch.setattr(hreads, "wireguard_peers", lambda chassis: (None, "no device"))
     monkeypatch.setattr(hreads, "read_controller", lambda rundir: state["controller"])
     monkeypatch.setattr(hreads, "local_addresses", lambda: ADDRESSES)
     monkeypatch.setattr(hreads, "probe_driver", lambda *a: state["driver"])
