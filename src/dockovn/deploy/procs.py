@@ -181,7 +181,10 @@ def stop(pidfile: str, timeout: float = 10.0, comm: str | None = None) -> bool:
     pid = running(pidfile, comm)
     if pid:
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            os.kill(pid, sig)
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break  # it ended (and was reaped) on its own meanwhile: seen on Debian 13
             # Gone only once the kernel has closed its files: a restart before that
             # finds its database's lock still held.
             deadline = time.monotonic() + timeout
