@@ -89,6 +89,8 @@ def pings(c, ip: str, extra: str = "") -> bool:
 def test_seed_walkthrough(stack, nb):
     out = docker("network", "create", "-d", "dockovn", "--subnet=192.168.1.0/24", "foo").stdout
     foo_id = out.strip()
+    # The test reads its own copy of NB, which learns of the driver's commits a moment later.
+    wait.until(lambda: nb.switch(foo_id) is not None, what="foo in NB")
     assert nb.switch(foo_id).external_ids[external_ids.SUBNET] == "192.168.1.0/24"
     listing = docker("network", "ls").stdout
     assert any(line.split()[1:3] == ["foo", "dockovn"] for line in listing.splitlines()[1:])
@@ -105,12 +107,12 @@ def test_seed_walkthrough(stack, nb):
     docker("network", "disconnect", "bar", "busybox")
     assert "192.168.2." not in docker("exec", "busybox", "ip", "addr").stdout
     docker("network", "rm", "bar")
-    assert nb.switch(bar_id) is None
+    wait.until(lambda: nb.switch(bar_id) is None, what="bar gone from NB")
     assert "bar" not in docker("network", "ls", "--format", "{{.Name}}").stdout.split()
 
     docker("rm", "-f", "busybox")
     docker("network", "rm", "foo")
-    assert nb.switch(foo_id) is None
+    wait.until(lambda: nb.switch(foo_id) is None, what="foo gone from NB")
 
 
 # -- connectivity -----------------------------------------------------------------------------------
@@ -195,7 +197,7 @@ def test_connect_and_disconnect_add_and_remove_an_interface(client, nb, cleanup)
     bar.disconnect(a)
     _, addrs = run_in(a, "ip -4 addr")
     assert "10.49.0." not in addrs
-    assert nb.port(eid) is None
+    wait.until(lambda: nb.port(eid) is None, what="port gone from NB")
     assert not links.exists(outer)
 
 
@@ -204,11 +206,11 @@ def test_nothing_left_after_rm(client, nb, cleanup):
     net = network(client, cleanup, "10.50.0.0/24")
     cs = [container(client, cleanup, net) for _ in range(3)]
     eids = [endpoint_of(c, net) for c in cs]
-    assert set(container_ports(nb, net.id)) == set(eids)
+    wait.until(lambda: set(container_ports(nb, net.id)) == set(eids), what="ports in NB")
     for c in cs:
         c.remove(force=True)
     net.remove()
-    assert nb.switch(net.id) is None
+    wait.until(lambda: nb.switch(net.id) is None, what="switch gone from NB")
     for eid in eids:
         assert nb.port(eid) is None
         outer, inner = identifiers.veth_names(eid)

@@ -199,7 +199,8 @@ def test_killed_containers_and_dockerd_restart(stack, client, nb, cleanup):
     # Connected again, and the switch holds exactly the live endpoints: nothing left
     # behind by the containers' previous lives or the killed one.
     assert pings(keep[0], ip_of(keep[1], net))
-    assert set(container_ports(nb, net.id)) == set(eps)
+    wait.until(lambda: set(container_ports(nb, net.id)) == set(eps),
+               what="exactly the live endpoints in NB")
 
 
 # 200 cycles with 5 kills (a kill every ~40 cycles); `DOCKOVN_SOAK_CYCLES=2000` for a

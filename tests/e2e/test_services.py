@@ -202,9 +202,11 @@ def test_vip_balances_over_every_backend_and_health_checks_drop_a_dead_one(clien
 
         dockovn("service", "delete", service)
         router, _, switch_port = responder_names(service, net.id)
-        assert not [s for s in services.service_lbs() if s.service == service]
-        assert nb.port(switch_port) is None
-        assert nb.api.lookup("Logical_Router", router, default=None) is None
+        # The CLI's commit reaches this test's copy of NB a moment later.
+        wait.until(lambda: not [s for s in services.service_lbs() if s.service == service]
+                   and nb.port(switch_port) is None
+                   and nb.api.lookup("Logical_Router", router, default=None) is None,
+                   what="the VIP, its responder port and router gone")
         # Without the VIP the instances stay registered, for client-side balancing.
         assert {r["vip"] for r in service_rows(service)} == {""}
     finally:

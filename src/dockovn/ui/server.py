@@ -36,26 +36,27 @@ class Live:
         self.loop = loop
         self.state: dict = {}
         self.version = 0
-        self._changed = asyncio.Condition()
+        # Replaced at each picture: its waiters wake, later ones wait for the next. No
+        # lock, so a page closed mid-wait (its handler closed) leaves nothing half-held.
+        self._next = asyncio.Event()
 
     def publish(self, state: dict) -> None:
         """From any thread: a new picture."""
-        self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._set(state)))
+        self.loop.call_soon_threadsafe(self._set, state)
 
-    async def _set(self, state: dict) -> None:
-        async with self._changed:
-            self.state, self.version = state, self.version + 1
-            self._changed.notify_all()
+    def _set(self, state: dict) -> None:
+        self.state, self.version = state, self.version + 1
+        arrived, self._next = self._next, asyncio.Event()
+        arrived.set()
 
     async def next(self, seen: int, timeout: float) -> tuple[int, dict] | None:
         """The picture after version ``seen``; None if none came within ``timeout``."""
-        async with self._changed:
+        if self.version <= seen:
             try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: self.version > seen),
-                                       timeout)
+                await asyncio.wait_for(self._next.wait(), timeout)
             except asyncio.TimeoutError:
                 return None
-            return self.version, self.state
+        return self.version, self.state
 
 
 def make_app(live: Live, trace: Callable[[str, str, str, int | None], dict]) -> web.Application:
