@@ -39,7 +39,7 @@ def cpu_seconds(cluster) -> float:
     """User + system CPU of the packet movers on every host, so far."""
     total = 0.0
     for host in cluster.hosts:
-        for daemon in ("ovs-vswitchd", "wireguard-go"):
+        for daemon in ("ovs-vswitchd", "wireguard-go-0", "wireguard-go-1"):
             pid = procs.read_pid(host.pidfile(daemon))
             try:
                 with open(f"/proc/{pid}/stat") as f:

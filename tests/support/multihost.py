@@ -209,10 +209,7 @@ def _underlay(cluster: Cluster) -> None:
         sh("ip", "netns", "add", host.ns)
         in_ns(host.ns, "ip", "link", "set", "lo", "up")
         if cluster.encrypted:
-            # The host's WireGuard namespace, made here: one that `host join` made inside
-            # `ip netns exec` (a mount namespace of its own) would be usable by that run
-            # only. On a real host, join makes it.
-            sh("ip", "netns", "add", host.ns + "wg")
+            encryption_namespace(host)
         sh("ip", "link", "add", f"ul-{host.name}", "netns", cluster.central_ns, "type", "veth",
            "peer", "name", "ul0", "netns", host.ns)
         in_ns(cluster.central_ns, "ip", "link", "set", f"ul-{host.name}", "master", "ulbr", "up")
@@ -283,7 +280,17 @@ def join_args(cluster: Cluster, host: Host, token: str | None = None) -> list[st
 def join_again(cluster: Cluster, host: Host) -> None:
     """The join run again, as an operator would to repair a host: idempotent, it sets the
     system-id and tunnel address back and starts what is stopped."""
+    if cluster.encrypted:
+        encryption_namespace(host)
     dockovn(host.ns, *join_args(cluster, host))
+
+
+def encryption_namespace(host: Host) -> None:
+    """The host's WireGuard namespace, made here: one that `host join` made inside `ip
+    netns exec` (a mount namespace of its own) would be usable by that run only. On a
+    real host, join makes it."""
+    if not os.path.exists(f"/run/netns/{host.ns}wg"):
+        sh("ip", "netns", "add", host.ns + "wg")
 
 
 def _host(cluster: Cluster, host: Host) -> None:
@@ -447,8 +454,8 @@ def teardown() -> None:
         _disable_plugins(f"unix://{d}/docker.sock")
         _stop_pidfile(os.path.join(d, "docker.pid"), timeout=30)
     for d in hosts:
-        for daemon in ("driver", "dockovn-wireguard", "wireguard-go", "ovn-controller",
-                       "ovs-vswitchd", "ovsdb-server"):
+        for daemon in ("driver", "dockovn-wireguard", "wireguard-go-0", "wireguard-go-1",
+                       "ovn-controller", "ovs-vswitchd", "ovsdb-server"):
             _stop_pidfile(os.path.join(d, f"{daemon}.pid"))
     for central in sorted(glob.glob(os.path.join(BASE, "central*"))):
         for daemon in ("dockovn-identities", "ovnnb_relay", "ovnsb_relay", "ovn-northd",

@@ -7,8 +7,9 @@ import socket
 import click
 
 from dockovn.cli.common import console, err_console, friendly_errors, status_table
-from dockovn.cli.encryption import encrypted_tunnels
+from dockovn.cli.encryption import encrypted_tunnels, no_encrypted_tunnels
 from dockovn.deploy import chassis, docker_dns, dockerd
+from dockovn.deploy.encryption import ENCRYPTED_ZONE
 from dockovn.deploy.pki import bundle as pki_bundle
 from dockovn.deploy.pki import join as pki_join
 from dockovn.network.names.service import DEFAULT_ADDRESS as DEFAULT_DNS_ADDRESS
@@ -59,6 +60,9 @@ def joining_options(fn):
                      help="dockovn's name server on this host (the driver's --dns-address)."),
         click.option("--no-names", is_flag=True,
                      help="Leave daemon.json alone (no names across hosts)."),
+        click.option("--encryption-namespace", default="dkovn-wg", show_default=True,
+                     help="The network namespace of this host's WireGuard devices, when the "
+                          "central requires encrypted tunnels."),
     ]):
         fn = opt(fn)
     return fn
@@ -72,9 +76,6 @@ def joining_options(fn):
                    "[default: the machine's].")
 @click.option("--pki-dir", default=PKI_DIR, show_default=True,
               help="Where this host's key and certificate live.")
-@click.option("--encryption-namespace", default="dkovn-wg", show_default=True,
-              help="The network namespace of this host's WireGuard device, when the central "
-                   "requires encrypted tunnels.")
 @joining_options
 @host_options
 @friendly_errors
@@ -92,10 +93,13 @@ def join(token, central_address, hostname, pki_dir, encryption_namespace, docker
     underlay = kwargs["encap_ip"]
     if encryption:  # Geneve between tunnel addresses, inside WireGuard over the underlay
         kwargs["encap_ip"] = encryption["address"]
+        kwargs["transport_zones"] = ENCRYPTED_ZONE
     _setup(installed.files, installed.chassis, "", installed.nb, installed.sb, docker_config,
            dns_upstream, dns_address, no_names, hostname=hostname, **kwargs)
     if encryption:
         encrypted_tunnels(installed, encryption, underlay, encryption_namespace, kwargs)
+    else:
+        no_encrypted_tunnels(encryption_namespace, kwargs)
 
 
 @host_group.command("setup")
@@ -121,7 +125,7 @@ def join(token, central_address, hostname, pki_dir, encryption_namespace, docker
 @host_options
 @friendly_errors
 def setup(ssl_key, ssl_cert, ssl_ca, bundle, pki_dir, central, nb, sb, docker_config,
-          dns_upstream, dns_address, no_names, **kwargs) -> None:
+          dns_upstream, dns_address, no_names, encryption_namespace, **kwargs) -> None:
     """Point Open vSwitch at OVN and start ovn-controller (idempotent)."""
     given = [f for f in (ssl_key, ssl_cert, ssl_ca) if f]
     if given and len(given) != 3:
@@ -141,6 +145,7 @@ def setup(ssl_key, ssl_cert, ssl_ca, bundle, pki_dir, central, nb, sb, docker_co
                                "or --central local")
     _setup(ssl, name, central or "", nb, sb, docker_config, dns_upstream, dns_address,
            no_names, **kwargs)
+    no_encrypted_tunnels(encryption_namespace, kwargs)
 
 
 def _setup(ssl, name, central, nb, sb, docker_config, dns_upstream, dns_address, no_names,
@@ -148,7 +153,8 @@ def _setup(ssl, name, central, nb, sb, docker_config, dns_upstream, dns_address,
     result = chassis.setup(_config(ssl=ssl, chassis=name, central=central, nb=nb, sb=sb,
                                    **kwargs))
     for key, value in result.settings.items():
-        console.print(f"  {key} = {value}")
+        if value:
+            console.print(f"  {key} = {value}")
     console.print("host ready: ovn-controller running, br-int present")
     if not no_names:
         configure_docker_dns(docker_config, dns_address, list(dns_upstream) or None)

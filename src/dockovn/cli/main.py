@@ -11,7 +11,7 @@ from dockovn.cli.central import central_group
 from dockovn.cli.doctor import doctor_command
 from dockovn.cli.driver import driver_command
 from dockovn.cli.gc import gc
-from dockovn.cli.encryption import COMMANDS as ENCRYPTION_COMMANDS
+from dockovn.cli import encryption
 from dockovn.cli.host import host_group
 from dockovn.cli.identities import COMMANDS as IDENTITY_COMMANDS
 from dockovn.cli.ls import ls
@@ -40,9 +40,9 @@ for command in (central_group, host_group, driver_command, doctor_command, up, d
                 service_group, policy_group, trace_command, topology_command, vm_group,
                 metrics_command, ui_command):
     cli.add_command(command)
-for command in IDENTITY_COMMANDS:
+for command in (*IDENTITY_COMMANDS, *encryption.CENTRAL_COMMANDS):
     central_group.add_command(command)
-for command in ENCRYPTION_COMMANDS:
+for command in encryption.HOST_COMMANDS:
     host_group.add_command(command)
 
 

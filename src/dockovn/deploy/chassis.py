@@ -52,6 +52,9 @@ class HostConfig:
     chassis: str | None = None   # the OVS system-id to use (a bundle's certificate CN)
     insecure_tcp: bool = False   # bare --central addresses mean plain TCP
     central_rundir: str = "/var/run/ovn"  # where a local central's sockets are
+    # OVN forms tunnels only between chassis sharing a zone (none: the default zone), so
+    # hosts with encrypted tunnels and hosts without never exchange a packet.
+    transport_zones: str = ""
 
     @property
     def scheme(self) -> str:
@@ -118,6 +121,7 @@ def setup(cfg: HostConfig) -> SetupResult:
             "ovn-encap-type": cfg.encap_type,
             "ovn-bridge": cfg.bridge,
             "ovn-bridge-datapath-type": datapath,
+            "ovn-transport-zones": cfg.transport_zones,
             # ovn-controller names the chassis after this; dockovn shows it.
             "hostname": (cfg.hostname or chassis or current.get("hostname")
                          or socket.gethostname()),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-PORT = 51820
+PORT = 51820  # slot 0's; slot s listens on PORT + s
 KEEPALIVE = 15  # seconds: a peer behind NAT stays reachable, and "last handshake" stays fresh
 
 
@@ -40,6 +40,10 @@ class PeerState:
     sent: int
 
 
+def port(slot: int) -> int:
+    return PORT + slot
+
+
 def new_private_key() -> str:
     key = X25519PrivateKey.generate()
     return base64.b64encode(key.private_bytes(
@@ -56,9 +60,9 @@ def public_key(private_key: str) -> str:
         serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()
 
 
-def render(private_key: str, port: int, peers: list[Peer]) -> str:
+def render(private_key: str, listen_port: int, peers: list[Peer]) -> str:
     """The device's whole configuration, in `wg setconf`'s format."""
-    lines = ["[Interface]", f"PrivateKey = {private_key}", f"ListenPort = {port}"]
+    lines = ["[Interface]", f"PrivateKey = {private_key}", f"ListenPort = {listen_port}"]
     for peer in sorted(peers, key=lambda p: p.allowed_ip):
         lines += ["", "[Peer]", f"PublicKey = {peer.public_key}", f"Endpoint = {peer.endpoint}",
                   f"AllowedIPs = {peer.allowed_ip}/32",
@@ -77,16 +81,15 @@ def _wg(*args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
-def set_key(device: str, private_key: str, port: int) -> None:
-    """The device's own key and port; its peers are left as they are."""
-    _wg("set", device, "listen-port", str(port), "private-key", "/dev/stdin",
-        stdin=private_key + "\n")
+def set_port(device: str, listen_port: int) -> None:
+    """The device's UDP port (its key and peers are left as they are)."""
+    _wg("set", device, "listen-port", str(listen_port))
 
 
-def sync(device: str, private_key: str, port: int, peers: list[Peer]) -> None:
+def sync(device: str, private_key: str, listen_port: int, peers: list[Peer]) -> None:
     """Make the device's keys and peers exactly these. `wg syncconf` changes only what
     differs: the sessions of peers that stay are kept (no packet lost)."""
-    _wg("syncconf", device, "/dev/stdin", stdin=render(private_key, port, peers))
+    _wg("syncconf", device, "/dev/stdin", stdin=render(private_key, listen_port, peers))
 
 
 def show(device: str) -> list[PeerState]:
@@ -98,5 +101,6 @@ def show(device: str) -> list[PeerState]:
 
 
 def own_public_key(device: str) -> str:
+    """The device's public key ("" before it has one)."""
     first = _wg("show", device, "dump").splitlines()[0].split("\t")
-    return first[1]
+    return "" if first[1] == "(none)" else first[1]

@@ -9,15 +9,16 @@ import subprocess
 from dataclasses import dataclass
 
 from dockovn.deploy import procs
-from dockovn.deploy.pki import keyfiles
 from dockovn.host import wireguard
+from dockovn.ovn.tunnel_keys import SLOTS
 
 MTU_OVERHEAD = 60  # WireGuard over IPv4: 20 IP + 8 UDP + 32 WireGuard
 
 
-def device_name(chassis: str) -> str:
-    """The WireGuard device of host ``chassis`` (15 characters at most, as Linux wants)."""
-    return f"wg-{chassis}"[:15]
+def device_name(chassis: str, slot: int) -> str:
+    """Host ``chassis``' WireGuard device of key slot ``slot`` (15 characters at most, as
+    Linux wants)."""
+    return f"wg{slot}-{chassis}"[:15]
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,8 @@ class Endpoint:
     rundir: str = "/var/run/ovn"
     ovs_remote: str = "unix:/var/run/openvswitch/db.sock"
 
-    @property
-    def device(self) -> str:
-        return device_name(self.name)
+    def device(self, slot: int) -> str:
+        return device_name(self.name, slot)
 
     @property
     def ovs_port(self) -> str:
@@ -51,13 +51,13 @@ class Endpoint:
         """The WireGuard device's: what Geneve packets may be."""
         return self.underlay_mtu - MTU_OVERHEAD
 
-    @property
-    def pidfile(self) -> str:
-        return os.path.join(self.rundir, "wireguard-go.pid")
+    def pidfile(self, slot: int) -> str:
+        return os.path.join(self.rundir, f"wireguard-go-{slot}.pid")
 
     @property
-    def key_path(self) -> str:
-        return os.path.join(self.rundir, "wireguard.key")
+    def keys_path(self) -> str:
+        """This host's private keys, one per slot (the peer sync's: ``keystore``)."""
+        return os.path.join(self.rundir, "wireguard-keys.json")
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -77,31 +77,39 @@ def _exists(ep: Endpoint, link: str, in_router: bool) -> bool:
         .returncode == 0
 
 
-def _start_wireguard(ep: Endpoint) -> None:
+def _start_wireguard(ep: Endpoint, slot: int) -> None:
     """wireguard-go in this namespace (its UDP socket on the host's underlay), its
     device then moved into the router namespace."""
-    if procs.running(ep.pidfile) and _exists(ep, ep.device, in_router=True):
+    device, pidfile = ep.device(slot), ep.pidfile(slot)
+    if procs.running(pidfile) and _exists(ep, device, in_router=True):
         return
-    procs.stop(ep.pidfile)
-    log = open(os.path.join(ep.rundir, "wireguard-go.log"), "ab")
-    proc = subprocess.Popen(["wireguard-go", "-f", ep.device], stdout=log, stderr=log,
+    procs.stop(pidfile)
+    log = open(os.path.join(ep.rundir, f"wireguard-go-{slot}.log"), "ab")
+    proc = subprocess.Popen(["wireguard-go", "-f", device], stdout=log, stderr=log,
                             stdin=subprocess.DEVNULL, start_new_session=True,
                             env={**os.environ, "LOG_LEVEL": "error"})
     log.close()
-    with open(ep.pidfile, "w") as f:
+    with open(pidfile, "w") as f:
         f.write(f"{proc.pid}\n")
-    procs.wait_for(lambda: _exists(ep, ep.device, in_router=False) or proc.poll() is not None,
-                   15, f"wireguard-go to make {ep.device}")
+    procs.wait_for(lambda: _exists(ep, device, in_router=False) or proc.poll() is not None,
+                   15, f"wireguard-go to make {device}")
     if proc.poll() is not None:
         raise procs.SetupError(f"wireguard-go exited ({proc.returncode}); see "
-                               f"{ep.rundir}/wireguard-go.log")
+                               f"{ep.rundir}/wireguard-go-{slot}.log")
     # Its MTU while wireguard-go still hears of it (it watches the device in this namespace).
-    _ip("link", "set", ep.device, "mtu", str(ep.mtu))
-    _ip("link", "set", ep.device, "netns", ep.namespace)
+    _ip("link", "set", device, "mtu", str(ep.mtu))
+    _ip("link", "set", device, "netns", ep.namespace)
 
 
-def ensure(ep: Endpoint, underlay_port: int = wireguard.PORT) -> str:
-    """Make what is missing; return this host's WireGuard public key."""
+def send_with(ep: Endpoint, slot: int) -> None:
+    """Send to the other hosts through slot ``slot``'s device (one route, replaced at
+    once: packets go out on one key or the other, none is lost between them)."""
+    _in_router(ep, "route", "replace", str(ipaddress.ip_network(ep.network)), "dev",
+               ep.device(slot))
+
+
+def ensure(ep: Endpoint) -> None:
+    """Make what is missing. Keys and peers are the peer sync's."""
     net = ipaddress.ip_network(ep.network)
     if ipaddress.ip_address(ep.address) not in net:
         raise procs.SetupError(f"tunnel address {ep.address} is not in {ep.network}")
@@ -113,14 +121,10 @@ def ensure(ep: Endpoint, underlay_port: int = wireguard.PORT) -> str:
     for key in ("net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0",
                 "net.ipv4.conf.default.rp_filter=0"):
         _ip("netns", "exec", ep.namespace, "sysctl", "-qw", key)
-    # The key first: made once, kept across restarts (peers know it).
-    if not os.path.exists(ep.key_path):
-        keyfiles.write(ep.key_path, wireguard.new_private_key().encode(), private=True)
-    with open(ep.key_path) as f:
-        private = f.read().strip()
-    _start_wireguard(ep)
-    wireguard.set_key(ep.device, private, underlay_port)  # peers: the peer sync's
-    _in_router(ep, "link", "set", ep.device, "up")
+    for slot in range(SLOTS):
+        _start_wireguard(ep, slot)
+        wireguard.set_port(ep.device(slot), wireguard.port(slot))
+        _in_router(ep, "link", "set", ep.device(slot), "up")
     # The veth between OVS's br-wg and the router.
     if not _exists(ep, ep.ovs_port, in_router=False):
         _ip("link", "add", ep.ovs_port, "mtu", str(ep.mtu), "type", "veth", "peer", "name",
@@ -135,7 +139,9 @@ def ensure(ep: Endpoint, underlay_port: int = wireguard.PORT) -> str:
     _ip("netns", "exec", ep.namespace, "sysctl", "-qw",
         f"net.ipv4.conf.{ep.router_port}.proxy_arp=1")
     # Peers' endpoints go to WireGuard (it picks the peer by address); ours back to OVS.
-    _in_router(ep, "route", "replace", str(net), "dev", ep.device)
+    shown = _in_router(ep, "route", "show", str(net)).stdout
+    if not any(f"dev {ep.device(slot)}" in shown for slot in range(SLOTS)):
+        send_with(ep, 0)  # until the peer sync says which generation the cluster uses
     _in_router(ep, "route", "replace", f"{ep.address}/32", "dev", ep.router_port)
     vsctl = ["ovs-vsctl", f"--db={ep.ovs_remote}"]
     procs.run([*vsctl, "--may-exist", "add-br", ep.bridge, "--", "set", "Bridge", ep.bridge,
@@ -151,7 +157,6 @@ def ensure(ep: Endpoint, underlay_port: int = wireguard.PORT) -> str:
         mac = f.read().strip()
     _in_router(ep, "neigh", "replace", ep.address, "lladdr", mac, "dev", ep.router_port,
                "nud", "permanent")
-    return wireguard.public_key(private)
 
 
 def remove(ep: Endpoint) -> None:
@@ -159,5 +164,6 @@ def remove(ep: Endpoint) -> None:
     subprocess.run(["ovs-vsctl", f"--db={ep.ovs_remote}", "--if-exists", "del-br", ep.bridge],
                    capture_output=True, timeout=30)
     _ip("link", "del", ep.ovs_port, check=False)
-    procs.stop(ep.pidfile)
+    for slot in range(SLOTS):
+        procs.stop(ep.pidfile(slot))
     _ip("netns", "del", ep.namespace, check=False)

@@ -22,6 +22,7 @@ from dockovn.host.ovs import DEFAULT_OVS_DB
 from dockovn.diagnose.doctor import cluster_checks as cc
 from dockovn.diagnose.doctor import cluster_reads as creads
 from dockovn.diagnose.doctor import encryption_checks as ec
+from dockovn.ovn.tunnel_keys import slot_of
 from dockovn.diagnose.doctor import host_checks as hc
 from dockovn.diagnose.doctor import host_reads as hreads
 from dockovn.diagnose.doctor import servers, tunnel_traffic
@@ -166,7 +167,7 @@ def _run(cfg: Config, r: _Results, closers: list) -> None:
     r.run("encap", lambda: hc.check_encap(ovs, addresses()))
     r.run("chassis", lambda: hc.check_chassis(ovs, chassis()))
     r.run("mtu", lambda: hc.check_mtu(ovs, addresses(), switches(), cfg.default_mtu))
-    r.run("encryption", lambda: _encryption(sb, ovs.system_id, chassis()))
+    r.run("encryption", lambda: _encryption(sb, ovs, chassis()))
 
     # A managed plugin (make plugin) has its socket in a folder named by its ID, and
     # networks name it NAME:TAG; the legacy one is dockovn.sock, networks say "dockovn".
@@ -239,11 +240,12 @@ def _endpoints(switch, ovs, nb, sb, switches, ports, docker) -> list[Finding]:
     return hc.check_endpoints(ovs, ports, sb.bindings(), None if docker.error else docker)
 
 
-def _encryption(sb, me: str, chassis) -> list[Finding]:
-    peers, error = hreads.wireguard_peers(me)
-    required, published = creads.encryption_state(sb)
-    return ec.check_encryption(required, me, peers, error, published,
-                               [c.name for c in chassis], time.time())
+def _encryption(sb, ovs, chassis) -> list[Finding]:
+    required, generations, published = creads.encryption_state(sb)
+    peers, error = hreads.wireguard_peers(ovs.system_id, slot_of(generations.current))
+    return ec.check_encryption(ec.EncryptionFacts(
+        required, ovs.system_id, ovs.encap_ips, peers, error, published,
+        [c.name for c in chassis], generations, time.time()))
 
 
 def _raft(cfg: Config, nb_members, sb_members) -> list[Finding]:

@@ -12,7 +12,7 @@ from dockovn.diagnose.doctor.servers import MemberView
 from dockovn.ovn.nb import LogicalPort, LogicalSwitch, Northbound
 from dockovn.ovn.host_trust import HostTrust
 from dockovn.ovn.sb import Southbound
-from dockovn.ovn.tunnel_keys import PublishedKey, TunnelKeys
+from dockovn.ovn.tunnel_keys import Generations, PublishedKey, TunnelKeys
 from dockovn.ovsdb import SslFiles, describe
 
 
@@ -89,6 +89,9 @@ def central_member(rundir: str, dbdir: str) -> tuple[list[raft.ClusterStatus], s
     return central.cluster_status(central.CentralConfig(rundir=rundir, dbdir=dbdir))
 
 
-def encryption_state(sb: Southbound) -> tuple[tuple[str, str] | None, list[PublishedKey]]:
-    """(what encryption the central requires, the WireGuard keys hosts published)."""
-    return HostTrust(sb).encryption(), TunnelKeys(sb).published()
+def encryption_state(sb: Southbound) -> tuple[tuple[str, str] | None, Generations,
+                                              list[PublishedKey]]:
+    """(what encryption the central requires, the key generations, the WireGuard keys
+    hosts published)."""
+    keys = TunnelKeys(sb)
+    return HostTrust(sb).encryption(), keys.generations(), keys.published()

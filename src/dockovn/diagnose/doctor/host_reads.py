@@ -221,9 +221,10 @@ def read_offloads(docker_host: str, timeout: float, interfaces) -> dict[str, Off
     return out
 
 
-def wireguard_peers(chassis: str) -> tuple[list[wireguard.PeerState] | None, str]:
-    """What this host's WireGuard device says of its peers (None, why: no device)."""
+def wireguard_peers(chassis: str, slot: int) -> tuple[list[wireguard.PeerState] | None, str]:
+    """What this host's WireGuard device of ``slot`` says of its peers (None, why: no
+    device)."""
     try:
-        return wireguard.show(device_name(chassis)), ""
+        return wireguard.show(device_name(chassis, slot)), ""
     except wireguard.WireGuardError as exc:
         return None, str(exc)

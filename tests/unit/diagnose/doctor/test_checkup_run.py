@@ -14,6 +14,7 @@ from dockovn.diagnose.doctor.cluster_reads import NbProgress
 from dockovn.diagnose.doctor.facts import ControllerFacts, DriverFacts, Offload
 from dockovn.diagnose.doctor.findings import Severity
 from dockovn.ovn.sb import ChassisState
+from dockovn.ovn.tunnel_keys import Generations
 
 from tests.unit.diagnose.doctor.test_host_checks import (ADDRESSES, BOUND, CHASSIS, DOCKER,
                                                                  EP, OVS, PORT, SWITCH)
@@ -73,8 +74,8 @@ def host(monkeypatch):
     monkeypatch.setattr(creads, "dockovn_switches", lambda nb: [SWITCH])
     monkeypatch.setattr(creads, "dockovn_ports", lambda nb, switches: {EP: PORT})
     monkeypatch.setattr(creads, "nb_progress", lambda nb: NbProgress(4, 4, 4, 0))
-    monkeypatch.setattr(creads, "encryption_state", lambda sb: (None, []))
-    monkeypatch.setattr(hreads, "wireguard_peers", lambda chassis: (None, "no device"))
+    monkeypatch.setattr(creads, "encryption_state", lambda sb: (None, Generations(0, None), []))
+    monkeypatch.setattr(hreads, "wireguard_peers", lambda chassis, slot: (None, "no device"))
     monkeypatch.setattr(hreads, "read_controller", lambda rundir: state["controller"])
     monkeypatch.setattr(hreads, "local_addresses", lambda: ADDRESSES)
     monkeypatch.setattr(hreads, "probe_driver", lambda *a: state["driver"])
