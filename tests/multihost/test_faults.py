@@ -31,7 +31,7 @@ from tests.support.faults import central, churn, injectors, invariants, ping, re
 pytestmark = pytest.mark.multihost
 
 NET_SUBNET, SIDE_SUBNET = "10.90.70.0/24", "10.90.71.0/24"
-LEAD, AFTER = 4, 12          # seconds of churn before the fault, and after it healed
+LEAD, AFTER = 4, 9           # seconds of churn before the fault, and after it healed
 SETTLE, CONVERGE = 3, 30     # seconds before the state checks, and for them to hold
 CHURN_LIMIT = 150            # churn stops by itself after this, whatever happens
 # Each test's record, as JSON (times from the injection): bench/faults reads them.
