@@ -138,7 +138,7 @@ test-underlay: underlay-deps
 # the benchmarks' smoke tests (they pass there: docs/releases.md; `make bench-releases` runs
 # the benchmarks themselves on both) and 8 of the fault suite's 10 faults (the NB leader kill
 # and freeze run: the Raft behaviour that changed with OVS 3.5; all ten pass there too); the
-# soak runs 100 create/delete cycles there instead of 200 (the driver kills it survives are
+# soak runs 100 create/delete cycles there instead of 150 (the driver kills it survives are
 # the same code on both; Debian 12 runs the longer one). That keeps CI (both releases) under
 # an hour.
 DEBIAN13_VENV := .venv-debian13

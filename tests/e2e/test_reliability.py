@@ -203,9 +203,9 @@ def test_killed_containers_and_dockerd_restart(stack, client, nb, cleanup):
                what="exactly the live endpoints in NB")
 
 
-# 200 cycles with 5 kills (a kill every ~40 cycles); `DOCKOVN_SOAK_CYCLES=2000` for a
+# 150 cycles with 5 kills (a kill every ~30 cycles); `DOCKOVN_SOAK_CYCLES=2000` for a
 # longer soak (a kill every 100 cycles then).
-SOAK_CYCLES = int(os.environ.get("DOCKOVN_SOAK_CYCLES", "200"))
+SOAK_CYCLES = int(os.environ.get("DOCKOVN_SOAK_CYCLES", "150"))
 SOAK_KILLS = max(5, SOAK_CYCLES // 100)
 
 

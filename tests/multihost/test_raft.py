@@ -224,7 +224,7 @@ def test_a_hosts_certificate_is_neither_a_raft_member_nor_a_members_client(raft)
                     f"--remote=punix:{d}/nb.sock", f"--private-key={host[0]}",
                     f"--certificate={host[1]}", f"--ca-cert={host[2]}")
     try:
-        time.sleep(8)  # a real member is in after about a second
+        time.sleep(5)  # a real member is in after about a second
         joiner = multihost.in_ns(h1.ns, "ovs-appctl", "-t", f"{d}/nb.ctl", "cluster/status",
                                  "OVN_Northbound", check=False).stdout
         assert "Status: joining cluster" in joiner, joiner
